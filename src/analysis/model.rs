@@ -1,0 +1,212 @@
+//! The report model: the single source of truth for the JSON document, the text
+//! report and the TUI. Field names follow `spec/interface.md` exactly; absent
+//! values are `None` and serialise as `null`, never omitted.
+
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Report {
+    pub version: u32,
+    pub source: SourceInfo,
+    pub summary: Summary,
+    pub servers: Vec<ServerFigures>,
+    pub connections: Vec<ConnectionRecord>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct SourceInfo {
+    /// `file` or `live`.
+    pub kind: String,
+    pub paths: Vec<String>,
+    pub link_types: Vec<String>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_ts: Option<f64>,
+    pub last_ts: Option<f64>,
+    /// Packets lost by the kernel or by keepscope's own queue (live only).
+    pub dropped: Option<u64>,
+    pub truncated: bool,
+    pub warnings: Vec<String>,
+    /// Extra counters (not in the spec's minimum): packets without TCP, malformed
+    /// packets, packets cut by the snaplen.
+    pub non_tcp_packets: u64,
+    pub malformed_packets: u64,
+    pub snaplen_truncated_packets: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct CloseCounts {
+    pub client: u64,
+    pub server: u64,
+    pub none: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct ExpectCounts {
+    pub none: u64,
+    pub continued: u64,
+    pub rejected_before_body: u64,
+    pub body_without_continue: u64,
+    pub no_response: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct Summary {
+    pub connections: u64,
+    pub http_connections: u64,
+    pub transactions: u64,
+    pub reused_transactions: u64,
+    pub reuse_ratio: f64,
+    pub max_depth: u64,
+    pub pipelined_transactions: u64,
+    pub close_by: CloseCounts,
+    pub expect: ExpectCounts,
+    pub tcp_keepalive_probes: u64,
+    pub tcp_keepalive_acked: u64,
+    /// Finding kind → count, in a stable (sorted) order.
+    pub findings: std::collections::BTreeMap<String, u64>,
+    /// Histogram: number of connections that carried N requests, as [N, count] pairs
+    /// sorted by N (extra field).
+    pub requests_per_connection: Vec<(u64, u64)>,
+    /// Histogram of idle gaps before reused requests, in fixed buckets (extra field).
+    pub idle_gaps: Vec<IdleBucket>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct IdleBucket {
+    /// Human label of the bucket, e.g. `<10ms`, `1-5s`.
+    pub label: String,
+    /// Upper bound in seconds (None for the last, open bucket).
+    pub upper_s: Option<f64>,
+    pub count: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ServerFigures {
+    pub server: String,
+    pub connections: u64,
+    pub transactions: u64,
+    pub reuse_ratio: f64,
+    pub max_depth: u64,
+    pub advertised_keep_alive: Option<String>,
+    pub observed_idle_close_s: Option<f64>,
+    pub max_requests_before_close: Option<u64>,
+    /// One-line verdict when the figures show the keep-alive race (extra field).
+    pub verdict: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ConnectionRecord {
+    pub id: u64,
+    pub client: String,
+    pub server: String,
+    pub first_ts: f64,
+    pub last_ts: f64,
+    pub syn_seen: bool,
+    pub protocol: String,
+    pub transactions: Vec<Transaction>,
+    pub close: Close,
+    pub tcp_keepalive: KeepaliveBySide,
+    pub missing_bytes: BySide<u64>,
+    pub findings: Vec<String>,
+    /// Probe and close instants for the TUI timeline (extra fields).
+    pub keepalive_probe_ts: Vec<ProbeMark>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ProbeMark {
+    /// `client` or `server`: who sent the probe.
+    pub by: String,
+    pub ts: f64,
+    pub acked: bool,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Transaction {
+    pub depth: u64,
+    pub reused: bool,
+    pub pipelined: bool,
+    pub idle_before_s: Option<f64>,
+    pub request: Option<RequestRecord>,
+    pub interim: Vec<Interim>,
+    pub response: Option<ResponseRecord>,
+    pub expect_outcome: String,
+    pub persistent_after: bool,
+    /// Client's wait from request head to first body byte, and server's from request
+    /// head to its 100 or final response, for Expect: 100-continue (extra fields).
+    pub expect_client_wait_s: Option<f64>,
+    pub expect_server_wait_s: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RequestRecord {
+    pub ts: f64,
+    pub end_ts: Option<f64>,
+    pub method: String,
+    pub uri: String,
+    pub version: String,
+    pub connection: Option<String>,
+    pub keep_alive: Option<String>,
+    pub expect: Option<String>,
+    pub body_bytes: u64,
+    /// Extra: false when the capture or connection ended before the request did.
+    pub complete: bool,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ResponseRecord {
+    pub ts: f64,
+    pub end_ts: Option<f64>,
+    pub status: u16,
+    pub reason: String,
+    pub version: String,
+    pub connection: Option<String>,
+    pub keep_alive: Option<String>,
+    pub framing: String,
+    pub body_bytes: u64,
+    pub complete: bool,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Interim {
+    pub status: u16,
+    pub ts: f64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Close {
+    /// `client`, `server` or `none`.
+    pub by: String,
+    /// `fin`, `rst` or `none`.
+    pub how: String,
+    pub ts: Option<f64>,
+    pub idle_s: Option<f64>,
+    pub announced: bool,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct ProbeCount {
+    pub probes: u64,
+    pub acked: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct KeepaliveBySide {
+    pub client: ProbeCount,
+    pub server: ProbeCount,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Default)]
+pub struct BySide<T> {
+    pub client: T,
+    pub server: T,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Finding {
+    pub kind: String,
+    pub connection: u64,
+    pub transaction: Option<u64>,
+    pub message: String,
+}

@@ -1,0 +1,101 @@
+//! Stage 0: packets in. Offline files (pcap, pcapng, gzip-compressed, `-` for stdin)
+//! through libpcap, with a pcap-parser fallback for pcapng files whose interfaces
+//! have different link types (libpcap refuses those). Live capture is in `live`.
+//!
+//! INTERFACE (fixed): `RawPacket`, `PacketSource`, `CaptureError`, `OfflineSource`.
+
+use std::path::PathBuf;
+
+use crate::decode::LinkKind;
+use crate::time::Timestamp;
+
+/// One captured frame, borrowed from the reader's buffer until the next call.
+#[derive(Copy, Clone, Debug)]
+pub struct RawPacket<'a> {
+    pub ts: Timestamp,
+    /// Length on the wire; larger than `data.len()` when the snaplen cut the frame.
+    pub wire_len: u32,
+    pub link: LinkKind,
+    pub data: &'a [u8],
+}
+
+/// Anything that yields packets: files, stdin, a live interface, a test's vector.
+/// A lending iterator: the packet borrows the source until the next call.
+pub trait PacketSource {
+    /// `Ok(None)` at the end of input. A damaged tail is not an error: the source
+    /// stops, records a warning (see `warnings`) and returns `Ok(None)`.
+    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError>;
+}
+
+/// Errors that end a run. Each maps to the exit code of the interface spec.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("{path}: no such file")]
+    NotFound { path: String },
+    #[error("{path}: not a pcap or pcapng capture ({detail})")]
+    NotACapture { path: String, detail: String },
+    #[error("{path}: cannot read: {detail}")]
+    Unreadable { path: String, detail: String },
+    #[error("bad capture filter '{filter}': {detail}")]
+    BadFilter { filter: String, detail: String },
+    #[error("{iface}: capture not permitted: run as root, or grant the binary the capability: sudo setcap cap_net_raw,cap_net_admin+eip {binary}")]
+    PermissionDenied { iface: String, binary: String },
+    #[error("{iface}: no such capture interface (see 'keepscope interfaces')")]
+    NoSuchDevice { iface: String },
+    #[error("{iface}: capture failed: {detail}")]
+    Live { iface: String, detail: String },
+}
+
+impl CaptureError {
+    /// Exit status per the spec: 1 unreadable input, 2 usage (bad filter), 3 no permission.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CaptureError::BadFilter { .. } => 2,
+            CaptureError::PermissionDenied { .. } => 3,
+            CaptureError::NoSuchDevice { .. } => 1,
+            _ => 1,
+        }
+    }
+}
+
+/// Reads a list of capture files one after the other, in the order given.
+pub struct OfflineSource {
+    #[allow(dead_code)]
+    paths: Vec<PathBuf>,
+}
+
+impl OfflineSource {
+    /// Opens every file up front (so a missing second file fails before any output)
+    /// and applies the BPF `filter` when given.
+    #[allow(unused_variables)]
+    pub fn open(paths: &[PathBuf], filter: Option<&str>) -> Result<OfflineSource, CaptureError> {
+        unimplemented!("capture helper")
+    }
+
+    /// Link types seen so far, as libpcap names (`EN10MB`, `LINUX_SLL2`…), deduplicated.
+    pub fn link_types(&self) -> Vec<String> {
+        unimplemented!("capture helper")
+    }
+
+    /// Warnings about damaged input (a truncated last record, a bad block…), each one
+    /// line naming the file.
+    pub fn warnings(&self) -> &[String] {
+        unimplemented!("capture helper")
+    }
+
+    /// True when some file ended in the middle of a record or block.
+    pub fn truncated(&self) -> bool {
+        unimplemented!("capture helper")
+    }
+
+    /// Bytes of input consumed so far and the total (when known), for the progress bar.
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        unimplemented!("capture helper")
+    }
+}
+
+impl PacketSource for OfflineSource {
+    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        unimplemented!("capture helper")
+    }
+}

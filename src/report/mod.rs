@@ -1,0 +1,1 @@
+//! Views for scripts and people: the text report and JSON / NDJSON.
