@@ -54,8 +54,9 @@ pub enum StreamEvent<'a> {
     /// First event of every connection. Roles: the side that sent the SYN is the
     /// client; without a SYN (capture started mid-connection) the lower port is taken
     /// as the server — the analysis may swap roles once it sees which side sends
-    /// HTTP requests (`TcpTracker` does not look at payloads).
-    Open { client: Endpoint, server: Endpoint, syn_seen: bool, ts: Timestamp },
+    /// HTTP requests (`TcpTracker` does not look at payloads). `roles_known` is true
+    /// when the SYN or the SYN-ACK was seen, so roles must not be swapped.
+    Open { client: Endpoint, server: Endpoint, syn_seen: bool, roles_known: bool, ts: Timestamp },
     /// The ACK that completed the three-way handshake.
     Established { ts: Timestamp },
     /// The next in-order bytes of one direction. `ts` is the timestamp of the packet
