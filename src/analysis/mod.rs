@@ -1,4 +1,43 @@
 //! Stage 4: analysis. Stream events and HTTP events become transactions, connection
 //! records, findings, per-server figures and the summary.
+//!
+//! - `connection`: one connection's state → `ConnectionRecord`
+//! - `findings`: the findings of a finished connection
+//! - `analyzer`: the `StreamSink` that drives the HTTP framers
+//! - `summary`: folds finished connections into summary, servers and findings
+//! - `model`: the report model shared by JSON, text and TUI
 
+pub mod analyzer;
+mod connection;
+pub mod findings;
 pub mod model;
+pub mod summary;
+
+pub use analyzer::{Analyzer, ConnectionSink};
+pub use summary::ReportBuilder;
+
+use model::{ConnectionRecord, Finding};
+
+/// Keeps every finished connection (for the JSON document and the TUI), or only
+/// the aggregates (for the text report, whose memory must not grow with the
+/// number of connections).
+pub struct CollectSink {
+    pub builder: ReportBuilder,
+    pub keep_connections: bool,
+    pub connections: Vec<ConnectionRecord>,
+}
+
+impl CollectSink {
+    pub fn new(keep_connections: bool) -> Self {
+        CollectSink { builder: ReportBuilder::new(), keep_connections, connections: Vec::new() }
+    }
+}
+
+impl ConnectionSink for CollectSink {
+    fn on_connection(&mut self, record: ConnectionRecord, findings: Vec<Finding>) {
+        self.builder.add(&record, findings);
+        if self.keep_connections {
+            self.connections.push(record);
+        }
+    }
+}

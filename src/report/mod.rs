@@ -1,1 +1,4 @@
 //! Views for scripts and people: the text report and JSON / NDJSON.
+
+pub mod json;
+pub mod text;

@@ -1,0 +1,238 @@
+//! The analyzer: receives the TCP stage's events, drives one HTTP framer per
+//! connection, and hands each finished connection (record + findings) to a
+//! `ConnectionSink` — the report builder, an NDJSON writer, the live UI.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use foldhash::fast::RandomState;
+
+use crate::decode::Endpoint;
+use crate::http::{sniff_role, Http1Conn, HttpConfig, HttpEvent, Role};
+use crate::tcp::{ConnId, Dir, StreamEvent, StreamSink};
+use crate::time::Timestamp;
+
+use super::connection::{CloseHow, ConnState};
+use super::findings::{self, kind};
+use super::model::{ConnectionRecord, Finding};
+
+/// Where finished connections go.
+pub trait ConnectionSink {
+    fn on_connection(&mut self, record: ConnectionRecord, findings: Vec<Finding>);
+}
+
+struct Conn {
+    state: ConnState,
+    /// Created on the first payload byte, so connections without payload cost no
+    /// framer buffers.
+    http: Option<Http1Conn>,
+}
+
+pub struct Analyzer<S: ConnectionSink> {
+    http_config: HttpConfig,
+    conns: HashMap<ConnId, Conn, RandomState>,
+    /// Open connections per (client address, server endpoint), to notice a client
+    /// opening a new connection while one of its own sits idle (missed reuse).
+    by_client_server: HashMap<(IpAddr, Endpoint), Vec<ConnId>, RandomState>,
+    /// Reused buffer for the HTTP stage's events (no allocation per packet).
+    events: Vec<HttpEvent>,
+    pub sink: S,
+    /// Most recent packet time seen, for snapshots.
+    now: Timestamp,
+}
+
+impl<S: ConnectionSink> Analyzer<S> {
+    pub fn new(http_config: HttpConfig, sink: S) -> Self {
+        Analyzer {
+            http_config,
+            conns: HashMap::default(),
+            by_client_server: HashMap::default(),
+            events: Vec::with_capacity(16),
+            sink,
+            now: Timestamp::ZERO,
+        }
+    }
+
+    /// Connections still open, in report form (for live snapshots).
+    pub fn open_records(&self) -> Vec<ConnectionRecord> {
+        let mut ids: Vec<&ConnId> = self.conns.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .map(|id| {
+                let c = &self.conns[id];
+                let mut rec = c.state.to_record();
+                let _ = findings::connection_findings(&c.state, &mut rec);
+                rec
+            })
+            .collect()
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    fn group_key(state: &ConnState) -> (IpAddr, Endpoint) {
+        (state.client.ip, state.server)
+    }
+
+    fn join_group(&mut self, id: ConnId) {
+        let key = Self::group_key(&self.conns[&id].state);
+        self.by_client_server.entry(key).or_default().push(id);
+    }
+
+    fn leave_group(&mut self, id: ConnId, key: (IpAddr, Endpoint)) {
+        if let Some(list) = self.by_client_server.get_mut(&key) {
+            list.retain(|&c| c != id);
+            if list.is_empty() {
+                self.by_client_server.remove(&key);
+            }
+        }
+    }
+
+    /// A first request on `id`: was another persistent connection from the same
+    /// client to the same server sitting idle?
+    fn check_missed_reuse(&self, id: ConnId, ts: Timestamp) -> Option<String> {
+        let key = Self::group_key(&self.conns.get(&id)?.state);
+        let others = self.by_client_server.get(&key)?;
+        for other in others.iter().filter(|&&o| o != id) {
+            let o = &self.conns.get(other)?.state;
+            if !o.is_idle_persistent() {
+                continue;
+            }
+            let idle_since = o.txs.last().and_then(|tx| tx.response.as_ref()).and_then(|r| r.end)?;
+            if idle_since <= ts {
+                return Some(format!(
+                    "client opened a new connection while its connection #{} to the same server had been idle for {:.1} s",
+                    other,
+                    ts.secs_since(idle_since)
+                ));
+            }
+        }
+        None
+    }
+
+    fn dispatch_http_events(&mut self, id: ConnId) {
+        let mut events = std::mem::take(&mut self.events);
+        for ev in events.drain(..) {
+            if let HttpEvent::RequestHead { index: 0, ts_first, .. } = &ev {
+                if let Some(msg) = self.check_missed_reuse(id, *ts_first) {
+                    if let Some(c) = self.conns.get_mut(&id) {
+                        c.state.early_findings.push((kind::MISSED_REUSE, Some(1), msg));
+                    }
+                }
+            }
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.state.on_http_event(ev);
+            }
+        }
+        self.events = events;
+    }
+
+    fn end_connection(&mut self, id: ConnId, ts: Timestamp) {
+        let Some(mut conn) = self.conns.remove(&id) else { return };
+        if let Some(http) = conn.http.as_mut() {
+            http.finish(ts, &mut self.events);
+            for ev in self.events.drain(..) {
+                conn.state.on_http_event(ev);
+            }
+        }
+        conn.state.ended = Some(ts);
+        let key = Self::group_key(&conn.state);
+        self.leave_group(id, key);
+        let mut record = conn.state.to_record();
+        let found = findings::connection_findings(&conn.state, &mut record);
+        self.sink.on_connection(record, found);
+    }
+}
+
+impl<S: ConnectionSink> StreamSink for Analyzer<S> {
+    fn on_stream_event(&mut self, id: ConnId, event: StreamEvent<'_>) {
+        match event {
+            StreamEvent::Open { client, server, syn_seen, roles_known, ts } => {
+                self.now = self.now.max(ts);
+                let state = ConnState::new(id, client, server, syn_seen, roles_known, ts);
+                self.conns.insert(id, Conn { state, http: None });
+                self.join_group(id);
+            }
+            StreamEvent::Established { ts } => {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.state.established.get_or_insert(ts);
+                    c.state.touch(ts);
+                }
+            }
+            StreamEvent::Data { dir, ts, bytes } => {
+                self.now = self.now.max(ts);
+                let Some(c) = self.conns.get_mut(&id) else { return };
+                c.state.touch(ts);
+                c.state.last_data = Some(ts);
+                if !c.state.roles_settled {
+                    // No handshake seen: the side that sends requests is the client.
+                    let role = sniff_role(bytes);
+                    let dir_now = c.state.dir(dir);
+                    let swap = matches!(
+                        (dir_now, role),
+                        (Dir::ClientToServer, Role::Response) | (Dir::ServerToClient, Role::Request)
+                    );
+                    if role != Role::Unknown {
+                        c.state.roles_settled = true;
+                    }
+                    if swap && c.state.txs.is_empty() {
+                        let old_key = (c.state.client.ip, c.state.server);
+                        c.state.swap_roles();
+                        self.leave_group(id, old_key);
+                        self.join_group(id);
+                    }
+                }
+                let Some(c) = self.conns.get_mut(&id) else { return };
+                let dir = c.state.dir(dir);
+                let in_sync = c.state.roles_known;
+                let http = c.http.get_or_insert_with(|| Http1Conn::new(self.http_config.clone(), in_sync));
+                http.on_data(dir, ts, bytes, &mut self.events);
+                if !self.events.is_empty() {
+                    self.dispatch_http_events(id);
+                }
+            }
+            StreamEvent::Missing { dir, ts, offset: _, len } => {
+                let Some(c) = self.conns.get_mut(&id) else { return };
+                let dir = c.state.dir(dir);
+                c.state.missing[dir.index()] += len;
+                c.state.touch(ts);
+                if let Some(http) = c.http.as_mut() {
+                    http.on_missing(dir, ts, len, &mut self.events);
+                    self.dispatch_http_events(id);
+                }
+            }
+            StreamEvent::KeepAliveProbe { dir, ts } => {
+                let Some(c) = self.conns.get_mut(&id) else { return };
+                let dir = c.state.dir(dir);
+                c.state.on_probe(dir, ts);
+                c.state.touch(ts);
+            }
+            StreamEvent::KeepAliveAck { dir, ts } => {
+                let Some(c) = self.conns.get_mut(&id) else { return };
+                let dir = c.state.dir(dir);
+                c.state.on_probe_ack(dir);
+                c.state.touch(ts);
+            }
+            StreamEvent::Fin { dir, ts } | StreamEvent::Rst { dir, ts } => {
+                let how = if matches!(event, StreamEvent::Fin { .. }) { CloseHow::Fin } else { CloseHow::Rst };
+                let Some(c) = self.conns.get_mut(&id) else { return };
+                let dir = c.state.dir(dir);
+                c.state.on_close_flag(dir, how, ts);
+                c.state.touch(ts);
+                if let Some(http) = c.http.as_mut() {
+                    http.on_fin(dir, ts, &mut self.events);
+                    self.dispatch_http_events(id);
+                }
+            }
+            StreamEvent::End { ts, reason: _ } => {
+                self.now = self.now.max(ts);
+                self.end_connection(id, ts);
+            }
+        }
+    }
+}

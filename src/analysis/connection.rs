@@ -1,0 +1,676 @@
+//! One connection's analysis state: HTTP events become transactions, TCP events
+//! become the close, probe and missing-byte figures. `finish` turns it into the
+//! report's `ConnectionRecord` with its findings.
+
+use crate::decode::Endpoint;
+use crate::http::{Framing, HttpEvent, Protocol, RequestHead, ResponseHead, Version};
+use crate::tcp::Dir;
+use crate::time::{round_us, Timestamp};
+
+use super::model::{
+    BySide, Close, ConnectionRecord, Interim, KeepaliveBySide, ProbeCount, ProbeMark, RequestRecord,
+    ResponseRecord, Transaction,
+};
+
+/// A message head and what followed it, while the connection is alive.
+#[derive(Debug)]
+pub(crate) struct RequestState {
+    pub ts_first: Timestamp,
+    pub ts_head: Timestamp,
+    pub head: RequestHead,
+    pub body_start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    pub body_bytes: u64,
+    pub complete: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct ResponseState {
+    pub ts_first: Timestamp,
+    pub head: ResponseHead,
+    pub end: Option<Timestamp>,
+    pub body_bytes: u64,
+    pub framing: Framing,
+    pub complete: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct TxState {
+    pub request: Option<RequestState>,
+    pub interim: Vec<(u16, Timestamp)>,
+    pub response: Option<ResponseState>,
+    pub pipelined: bool,
+    pub idle_before_s: Option<f64>,
+}
+
+impl TxState {
+    /// When the exchange was over: the response's end, else its head.
+    fn response_end(&self) -> Option<Timestamp> {
+        self.response.as_ref().and_then(|r| r.end)
+    }
+}
+
+/// Who closed first and how.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CloseHow {
+    Fin,
+    Rst,
+}
+
+#[derive(Debug)]
+pub(crate) struct ConnState {
+    pub id: u64,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub syn_seen: bool,
+    pub roles_known: bool,
+    /// True once the analysis swapped the TCP stage's guessed roles (no handshake,
+    /// and the "server" turned out to send the requests). Directions coming from the
+    /// TCP stage are flipped from then on.
+    pub swapped: bool,
+    /// Roles are settled (by the handshake, or by the first payload seen).
+    pub roles_settled: bool,
+    pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+    pub established: Option<Timestamp>,
+    pub protocol: Protocol,
+    pub txs: Vec<TxState>,
+    /// Index in `txs` of request number N of the HTTP stage (requests are numbered
+    /// from 0 in order; orphan responses take a transaction but no request number).
+    pub tx_of_request: Vec<usize>,
+    /// The transaction whose response is being received (for body and end events).
+    pub current_response_tx: Option<usize>,
+    pub last_http_byte: Option<Timestamp>,
+    pub last_data: Option<Timestamp>,
+    pub first_close: Option<(Dir, CloseHow, Timestamp)>,
+    pub fin_ts: [Option<Timestamp>; 2],
+    pub rst_ts: [Option<Timestamp>; 2],
+    /// When a `Connection: close` was first sent (either side).
+    pub close_announced: Option<Timestamp>,
+    pub probes: [ProbeCount; 2],
+    pub probe_marks: Vec<ProbeMark>,
+    pub missing: [u64; 2],
+    pub framing_errors: Vec<(Dir, crate::http::FramingError, Timestamp)>,
+    /// Findings decided while the connection was alive (missed_reuse needs the
+    /// state of other connections at that moment): kind, depth, message.
+    pub early_findings: Vec<(&'static str, Option<u64>, String)>,
+    pub ended: Option<Timestamp>,
+}
+
+/// Probe marks kept per connection for the timeline; more are counted, not kept.
+const MAX_PROBE_MARKS: usize = 64;
+
+fn has_token(value: &Option<String>, token: &str) -> bool {
+    value
+        .as_deref()
+        .map(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        .unwrap_or(false)
+}
+
+impl ConnState {
+    pub fn new(id: u64, client: Endpoint, server: Endpoint, syn_seen: bool, roles_known: bool, ts: Timestamp) -> Self {
+        ConnState {
+            id,
+            client,
+            server,
+            syn_seen,
+            roles_known,
+            swapped: false,
+            roles_settled: roles_known,
+            first_ts: ts,
+            last_ts: ts,
+            established: None,
+            protocol: Protocol::Unknown,
+            txs: Vec::new(),
+            tx_of_request: Vec::new(),
+            current_response_tx: None,
+            last_http_byte: None,
+            last_data: None,
+            first_close: None,
+            fin_ts: [None; 2],
+            rst_ts: [None; 2],
+            close_announced: None,
+            probes: Default::default(),
+            probe_marks: Vec::new(),
+            missing: [0; 2],
+            framing_errors: Vec::new(),
+            early_findings: Vec::new(),
+            ended: None,
+        }
+    }
+
+    /// Maps a direction of the TCP stage onto this connection's (possibly swapped) roles.
+    pub fn dir(&self, tcp_dir: Dir) -> Dir {
+        if self.swapped {
+            tcp_dir.flip()
+        } else {
+            tcp_dir
+        }
+    }
+
+    /// Swaps client and server (capture started mid-connection, and the side taken
+    /// for the server sends requests).
+    pub fn swap_roles(&mut self) {
+        std::mem::swap(&mut self.client, &mut self.server);
+        self.swapped = !self.swapped;
+        self.missing.swap(0, 1);
+        self.probes.swap(0, 1);
+        self.fin_ts.swap(0, 1);
+        self.rst_ts.swap(0, 1);
+        if let Some((d, how, ts)) = self.first_close {
+            self.first_close = Some((d.flip(), how, ts));
+        }
+    }
+
+    pub fn touch(&mut self, ts: Timestamp) {
+        if ts > self.last_ts {
+            self.last_ts = ts;
+        }
+    }
+
+    pub fn on_close_flag(&mut self, dir: Dir, how: CloseHow, ts: Timestamp) {
+        let slot = match how {
+            CloseHow::Fin => &mut self.fin_ts[dir.index()],
+            CloseHow::Rst => &mut self.rst_ts[dir.index()],
+        };
+        if slot.is_none() {
+            *slot = Some(ts);
+        }
+        if self.first_close.is_none() {
+            self.first_close = Some((dir, how, ts));
+        }
+    }
+
+    pub fn on_probe(&mut self, dir: Dir, ts: Timestamp) {
+        self.probes[dir.index()].probes += 1;
+        if self.probe_marks.len() < MAX_PROBE_MARKS {
+            let by = if dir == Dir::ClientToServer { "client" } else { "server" };
+            self.probe_marks.push(ProbeMark { by: by.into(), ts: round_us(ts.as_secs_f64()), acked: false });
+        }
+    }
+
+    pub fn on_probe_ack(&mut self, dir: Dir) {
+        let count = &mut self.probes[dir.index()];
+        if count.acked < count.probes {
+            count.acked += 1;
+        }
+        let by = if dir == Dir::ClientToServer { "client" } else { "server" };
+        if let Some(mark) = self.probe_marks.iter_mut().rev().find(|m| m.by == by) {
+            mark.acked = true;
+        }
+    }
+
+    /// True when the connection is open, HTTP, and waiting for the client's next
+    /// request on a connection both sides left persistent: the state in which a
+    /// client pool should reuse it.
+    pub fn is_idle_persistent(&self) -> bool {
+        if self.first_close.is_some() || self.protocol != Protocol::Http1 {
+            return false;
+        }
+        match self.txs.last() {
+            Some(tx) => tx.response_end().is_some() && self.persistent_after(tx),
+            None => false,
+        }
+    }
+
+    /// The HTTP stage's events, in order.
+    pub fn on_http_event(&mut self, event: HttpEvent) {
+        match event {
+            HttpEvent::RequestHead { index, ts_first, ts_head, head } => {
+                self.on_request(index, ts_first, ts_head, head);
+            }
+            HttpEvent::ResponseHead { answers, interim, ts_first, ts_head: _, head } => {
+                self.note_http_byte(ts_first);
+                if has_token(&head.connection, "close") && self.close_announced.is_none() {
+                    self.close_announced = Some(ts_first);
+                }
+                let tx_index = answers.and_then(|i| self.tx_of_request.get(i as usize).copied());
+                match (tx_index, interim) {
+                    (Some(t), true) => self.txs[t].interim.push((head.status, ts_first)),
+                    (None, true) => {
+                        // An interim response before any request: keep it for the
+                        // next transaction is not possible without guessing; record it
+                        // as an orphan transaction so nothing is dropped.
+                        self.push_orphan(ts_first, head, Framing::None);
+                    }
+                    (Some(t), false) => {
+                        self.txs[t].response = Some(ResponseState {
+                            ts_first,
+                            head,
+                            end: None,
+                            body_bytes: 0,
+                            framing: Framing::None,
+                            complete: false,
+                        });
+                        self.current_response_tx = Some(t);
+                    }
+                    (None, false) => {
+                        let t = self.push_orphan(ts_first, head, Framing::None);
+                        self.current_response_tx = Some(t);
+                    }
+                }
+            }
+            HttpEvent::BodyStart { dir, ts } => {
+                self.note_http_byte(ts);
+                if dir == Dir::ClientToServer {
+                    if let Some(req) = self.current_request_mut() {
+                        if req.body_start.is_none() {
+                            req.body_start = Some(ts);
+                        }
+                    }
+                }
+            }
+            HttpEvent::MessageEnd { dir, ts, body_bytes, framing, complete } => {
+                self.note_http_byte(ts);
+                match dir {
+                    Dir::ClientToServer => {
+                        if let Some(req) = self.current_request_mut() {
+                            if req.end.is_none() {
+                                req.end = Some(ts);
+                                req.body_bytes = body_bytes;
+                                req.complete = complete;
+                            }
+                        }
+                    }
+                    Dir::ServerToClient => {
+                        if let Some(t) = self.current_response_tx {
+                            if let Some(resp) = self.txs[t].response.as_mut() {
+                                if resp.end.is_none() {
+                                    resp.end = Some(ts);
+                                    resp.body_bytes = body_bytes;
+                                    resp.framing = framing;
+                                    resp.complete = complete;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            HttpEvent::ProtocolDetected { protocol, ts: _ } => {
+                self.protocol = protocol;
+            }
+            HttpEvent::Error { dir, ts, error } => {
+                if self.framing_errors.len() < 16 {
+                    self.framing_errors.push((dir, error, ts));
+                }
+            }
+        }
+    }
+
+    fn note_http_byte(&mut self, ts: Timestamp) {
+        self.last_http_byte = Some(self.last_http_byte.map_or(ts, |t| t.max(ts)));
+    }
+
+    fn current_request_mut(&mut self) -> Option<&mut RequestState> {
+        let t = *self.tx_of_request.last()?;
+        self.txs[t].request.as_mut()
+    }
+
+    fn on_request(&mut self, index: u64, ts_first: Timestamp, ts_head: Timestamp, head: RequestHead) {
+        self.note_http_byte(ts_first);
+        if self.protocol == Protocol::Unknown {
+            self.protocol = Protocol::Http1;
+        }
+        if has_token(&head.connection, "close") && self.close_announced.is_none() {
+            self.close_announced = Some(ts_first);
+        }
+        let (pipelined, idle_before_s) = match self.txs.last() {
+            None => (false, self.established.map(|e| round_us(ts_first.secs_since(e).max(0.0)))),
+            Some(prev) => match prev.response_end() {
+                Some(end) if end <= ts_first => (false, Some(round_us(ts_first.secs_since(end)))),
+                // The previous response had not ended (or never came) when this
+                // request began: it was sent ahead of it.
+                Some(_) => (true, Some(0.0)),
+                None if prev.request.is_some() => (true, Some(0.0)),
+                None => (false, None),
+            },
+        };
+        // Requests are numbered by the HTTP stage; keep our table aligned even if a
+        // number is skipped.
+        while self.tx_of_request.len() < index as usize {
+            self.tx_of_request.push(usize::MAX);
+        }
+        self.txs.push(TxState {
+            request: Some(RequestState {
+                ts_first,
+                ts_head,
+                head,
+                body_start: None,
+                end: None,
+                body_bytes: 0,
+                complete: false,
+            }),
+            interim: Vec::new(),
+            response: None,
+            pipelined,
+            idle_before_s,
+        });
+        let t = self.txs.len() - 1;
+        if self.tx_of_request.len() == index as usize {
+            self.tx_of_request.push(t);
+        } else if let Some(slot) = self.tx_of_request.get_mut(index as usize) {
+            *slot = t;
+        }
+        // Requests whose number was skipped must not be addressed.
+        self.tx_of_request.iter_mut().filter(|s| **s == usize::MAX).for_each(|s| *s = t);
+    }
+
+    fn push_orphan(&mut self, ts_first: Timestamp, head: ResponseHead, framing: Framing) -> usize {
+        self.txs.push(TxState {
+            request: None,
+            interim: Vec::new(),
+            response: Some(ResponseState { ts_first, head, end: None, body_bytes: 0, framing, complete: false }),
+            pipelined: false,
+            idle_before_s: None,
+        });
+        self.txs.len() - 1
+    }
+
+    /// RFC 9112 §9.3: may the connection carry another request after `tx`?
+    pub fn persistent_after(&self, tx: &TxState) -> bool {
+        let req = tx.request.as_ref();
+        let resp = tx.response.as_ref();
+        let req_close = req.map(|r| has_token(&r.head.connection, "close")).unwrap_or(false);
+        let resp_close = resp.map(|r| has_token(&r.head.connection, "close")).unwrap_or(false);
+        if req_close || resp_close {
+            return false;
+        }
+        if let Some(r) = resp {
+            if matches!(r.framing, Framing::CloseDelimited | Framing::Tunnel) {
+                return false;
+            }
+            if r.head.status == 101 {
+                return false;
+            }
+        }
+        // HTTP/1.0 on either side needs keep-alive from that side.
+        let req_ok = match req {
+            Some(r) => match r.head.version {
+                Version::Http11 | Version::Other(1, _) | Version::Other(2..=9, _) => true,
+                Version::Http10 => has_token(&r.head.connection, "keep-alive"),
+                _ => false,
+            },
+            None => true,
+        };
+        let resp_ok = match resp {
+            Some(r) => match r.head.version {
+                Version::Http11 | Version::Other(1, _) | Version::Other(2..=9, _) => true,
+                Version::Http10 => has_token(&r.head.connection, "keep-alive"),
+                _ => false,
+            },
+            None => req.is_some(),
+        };
+        req_ok && resp_ok
+    }
+
+    /// The report's record. `findings` are computed by the caller (they need the
+    /// transactions in report form).
+    pub fn to_record(&self) -> ConnectionRecord {
+        let us = |t: Timestamp| round_us(t.as_secs_f64());
+        let mut transactions = Vec::with_capacity(self.txs.len());
+        for (i, tx) in self.txs.iter().enumerate() {
+            let depth = i as u64 + 1;
+            let request = tx.request.as_ref().map(|r| RequestRecord {
+                ts: us(r.ts_first),
+                end_ts: r.end.map(us),
+                method: r.head.method.clone(),
+                uri: r.head.uri.clone(),
+                version: r.head.version.as_str(),
+                connection: r.head.connection.clone(),
+                keep_alive: r.head.keep_alive.clone(),
+                expect: r.head.expect.clone(),
+                body_bytes: r.body_bytes,
+                complete: r.complete,
+            });
+            let response = tx.response.as_ref().map(|r| ResponseRecord {
+                ts: us(r.ts_first),
+                end_ts: r.end.map(us),
+                status: r.head.status,
+                reason: r.head.reason.clone(),
+                version: r.head.version.as_str(),
+                connection: r.head.connection.clone(),
+                keep_alive: r.head.keep_alive.clone(),
+                framing: r.framing.as_str().into(),
+                body_bytes: r.body_bytes,
+                complete: r.complete,
+            });
+            let (outcome, client_wait, server_wait) = expect_outcome(tx);
+            transactions.push(Transaction {
+                depth,
+                reused: depth > 1,
+                pipelined: tx.pipelined,
+                idle_before_s: tx.idle_before_s,
+                request,
+                interim: tx.interim.iter().map(|&(status, ts)| Interim { status, ts: us(ts) }).collect(),
+                response,
+                expect_outcome: outcome.into(),
+                persistent_after: self.persistent_after(tx),
+                expect_client_wait_s: client_wait,
+                expect_server_wait_s: server_wait,
+            });
+        }
+        let close = match self.first_close {
+            None => Close { by: "none".into(), how: "none".into(), ts: None, idle_s: None, announced: false },
+            Some((dir, how, ts)) => {
+                let last = self.last_http_byte.or(self.last_data);
+                Close {
+                    by: if dir == Dir::ClientToServer { "client" } else { "server" }.into(),
+                    how: if how == CloseHow::Fin { "fin" } else { "rst" }.into(),
+                    ts: Some(us(ts)),
+                    idle_s: last.map(|l| round_us(ts.secs_since(l).max(0.0))),
+                    announced: self.close_announced.map(|a| a <= ts).unwrap_or(false),
+                }
+            }
+        };
+        let protocol = match self.protocol {
+            Protocol::Unknown if self.last_data.is_some() => Protocol::Other,
+            p => p,
+        };
+        ConnectionRecord {
+            id: self.id,
+            client: self.client.to_string(),
+            server: self.server.to_string(),
+            first_ts: us(self.first_ts),
+            last_ts: us(self.last_ts),
+            syn_seen: self.syn_seen,
+            protocol: protocol.as_str().into(),
+            transactions,
+            close,
+            tcp_keepalive: KeepaliveBySide { client: self.probes[0].clone(), server: self.probes[1].clone() },
+            missing_bytes: BySide { client: self.missing[0], server: self.missing[1] },
+            findings: Vec::new(),
+            keepalive_probe_ts: self.probe_marks.clone(),
+        }
+    }
+}
+
+/// Classifies a transaction's `Expect: 100-continue` exchange, with the client's
+/// wait (request head to first body byte) and the server's (request head to its 100
+/// or final response).
+fn expect_outcome(tx: &TxState) -> (&'static str, Option<f64>, Option<f64>) {
+    let Some(req) = tx.request.as_ref() else { return ("none", None, None) };
+    if !has_token(&req.head.expect, "100-continue") {
+        return ("none", None, None);
+    }
+    let first_100 = tx.interim.iter().find(|(s, _)| *s == 100).map(|&(_, ts)| ts);
+    let final_ts = tx.response.as_ref().map(|r| r.ts_first);
+    let server_first = match (first_100, final_ts) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let server_wait = server_first.map(|t| round_us(t.secs_since(req.ts_head).max(0.0)));
+    let client_wait = req.body_start.map(|t| round_us(t.secs_since(req.ts_head).max(0.0)));
+    let outcome = match (req.body_start, first_100, final_ts) {
+        (Some(body), Some(c), _) if c <= body => "continued",
+        (Some(body), _, Some(f)) if f <= body => "rejected_before_body",
+        (Some(_), _, _) => "body_without_continue",
+        // No body byte: an empty body sent after a 100 is still "continued".
+        (None, Some(_), _) if req.complete => "continued",
+        (None, _, Some(_)) => "rejected_before_body",
+        (None, _, None) => "no_response",
+    };
+    (outcome, client_wait, server_wait)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    pub fn ep(port: u16) -> Endpoint {
+        Endpoint { ip: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), port }
+    }
+    pub fn t(ms: i64) -> Timestamp {
+        Timestamp(1_700_000_000_000_000_000 + ms * 1_000_000)
+    }
+    pub fn req(method: &str, uri: &str, version: Version, connection: Option<&str>, expect: Option<&str>) -> RequestHead {
+        RequestHead {
+            method: method.into(),
+            uri: uri.into(),
+            version,
+            connection: connection.map(Into::into),
+            keep_alive: None,
+            expect: expect.map(Into::into),
+            host: None,
+            upgrade: None,
+            content_length: None,
+            transfer_encoding: None,
+            head_bytes: 40,
+        }
+    }
+    pub fn resp(status: u16, version: Version, connection: Option<&str>) -> ResponseHead {
+        ResponseHead {
+            status,
+            reason: "OK".into(),
+            version,
+            connection: connection.map(Into::into),
+            keep_alive: None,
+            upgrade: None,
+            content_length: None,
+            transfer_encoding: None,
+            head_bytes: 40,
+        }
+    }
+
+    fn exchange(c: &mut ConnState, index: u64, at: i64, head: RequestHead, response: ResponseHead) {
+        c.on_http_event(HttpEvent::RequestHead { index, ts_first: t(at), ts_head: t(at), head });
+        c.on_http_event(HttpEvent::MessageEnd { dir: Dir::ClientToServer, ts: t(at), body_bytes: 0, framing: Framing::None, complete: true });
+        c.on_http_event(HttpEvent::ResponseHead { answers: Some(index), interim: false, ts_first: t(at + 1), ts_head: t(at + 1), head: response });
+        c.on_http_event(HttpEvent::MessageEnd { dir: Dir::ServerToClient, ts: t(at + 2), body_bytes: 10, framing: Framing::ContentLength, complete: true });
+    }
+
+    #[test]
+    fn reuse_depth_and_idle_gaps() {
+        let mut c = ConnState::new(0, ep(40000), ep(80), true, true, t(0));
+        c.established = Some(t(1));
+        exchange(&mut c, 0, 3, req("GET", "/a", Version::Http11, None, None), resp(200, Version::Http11, None));
+        exchange(&mut c, 1, 1005, req("GET", "/b", Version::Http11, None, None), resp(200, Version::Http11, None));
+        let rec = c.to_record();
+        assert_eq!(rec.transactions.len(), 2);
+        assert_eq!(rec.transactions[0].idle_before_s, Some(0.002));
+        assert!(!rec.transactions[0].reused);
+        assert!(rec.transactions[1].reused);
+        assert_eq!(rec.transactions[1].idle_before_s, Some(1.0));
+        assert!(!rec.transactions[1].pipelined);
+        assert!(rec.transactions[1].persistent_after);
+        assert!(c.is_idle_persistent());
+    }
+
+    #[test]
+    fn pipelined_requests_are_marked() {
+        let mut c = ConnState::new(0, ep(40000), ep(80), true, true, t(0));
+        for i in 0..2 {
+            c.on_http_event(HttpEvent::RequestHead { index: i, ts_first: t(5), ts_head: t(5), head: req("GET", "/", Version::Http11, None, None) });
+            c.on_http_event(HttpEvent::MessageEnd { dir: Dir::ClientToServer, ts: t(5), body_bytes: 0, framing: Framing::None, complete: true });
+        }
+        for i in 0..2 {
+            c.on_http_event(HttpEvent::ResponseHead { answers: Some(i), interim: false, ts_first: t(9), ts_head: t(9), head: resp(200, Version::Http11, None) });
+            c.on_http_event(HttpEvent::MessageEnd { dir: Dir::ServerToClient, ts: t(9), body_bytes: 1, framing: Framing::ContentLength, complete: true });
+        }
+        let rec = c.to_record();
+        assert!(!rec.transactions[0].pipelined);
+        assert!(rec.transactions[1].pipelined);
+        assert_eq!(rec.transactions[1].response.as_ref().unwrap().status, 200);
+    }
+
+    #[test]
+    fn persistence_rules_rfc9112_9_3() {
+        let c = ConnState::new(0, ep(1), ep(2), true, true, t(0));
+        let mk = |rq: RequestHead, rs: ResponseHead, framing: Framing| TxState {
+            request: Some(RequestState { ts_first: t(0), ts_head: t(0), head: rq, body_start: None, end: Some(t(0)), body_bytes: 0, complete: true }),
+            interim: vec![],
+            response: Some(ResponseState { ts_first: t(1), head: rs, end: Some(t(1)), body_bytes: 0, framing, complete: true }),
+            pipelined: false,
+            idle_before_s: None,
+        };
+        let v11 = Version::Http11;
+        let v10 = Version::Http10;
+        assert!(c.persistent_after(&mk(req("GET", "/", v11, None, None), resp(200, v11, None), Framing::ContentLength)));
+        assert!(!c.persistent_after(&mk(req("GET", "/", v11, Some("close"), None), resp(200, v11, None), Framing::ContentLength)));
+        assert!(!c.persistent_after(&mk(req("GET", "/", v11, None, None), resp(200, v11, Some("Close")), Framing::ContentLength)));
+        assert!(!c.persistent_after(&mk(req("GET", "/", v10, None, None), resp(200, v10, None), Framing::ContentLength)));
+        assert!(c.persistent_after(&mk(req("GET", "/", v10, Some("keep-alive"), None), resp(200, v10, Some("keep-alive")), Framing::ContentLength)));
+        assert!(!c.persistent_after(&mk(req("GET", "/", v10, Some("keep-alive"), None), resp(200, v10, None), Framing::ContentLength)));
+        assert!(!c.persistent_after(&mk(req("GET", "/", v11, None, None), resp(200, v11, None), Framing::CloseDelimited)));
+    }
+
+    fn expect_tx(c: &mut ConnState, events: Vec<HttpEvent>) -> Transaction {
+        for e in events {
+            c.on_http_event(e);
+        }
+        c.to_record().transactions.remove(0)
+    }
+
+    #[test]
+    fn expect_outcomes() {
+        let head = || req("POST", "/up", Version::Http11, None, Some("100-continue"));
+        let rq = |h| HttpEvent::RequestHead { index: 0, ts_first: t(0), ts_head: t(0), head: h };
+        let body = |ms| HttpEvent::BodyStart { dir: Dir::ClientToServer, ts: t(ms) };
+        let cont = |ms| HttpEvent::ResponseHead { answers: Some(0), interim: true, ts_first: t(ms), ts_head: t(ms), head: resp(100, Version::Http11, None) };
+        let fin = |ms, s| HttpEvent::ResponseHead { answers: Some(0), interim: false, ts_first: t(ms), ts_head: t(ms), head: resp(s, Version::Http11, None) };
+
+        let mut c = ConnState::new(0, ep(1), ep(2), true, true, t(0));
+        let tx = expect_tx(&mut c, vec![rq(head()), cont(2), body(3), fin(10, 200)]);
+        assert_eq!(tx.expect_outcome, "continued");
+        assert_eq!(tx.expect_server_wait_s, Some(0.002));
+        assert_eq!(tx.expect_client_wait_s, Some(0.003));
+
+        let mut c = ConnState::new(0, ep(1), ep(2), true, true, t(0));
+        assert_eq!(expect_tx(&mut c, vec![rq(head()), fin(2, 417)]).expect_outcome, "rejected_before_body");
+
+        let mut c = ConnState::new(0, ep(1), ep(2), true, true, t(0));
+        let tx = expect_tx(&mut c, vec![rq(head()), body(1000), fin(1010, 200)]);
+        assert_eq!(tx.expect_outcome, "body_without_continue");
+        assert_eq!(tx.expect_client_wait_s, Some(1.0));
+
+        let mut c = ConnState::new(0, ep(1), ep(2), true, true, t(0));
+        assert_eq!(expect_tx(&mut c, vec![rq(head())]).expect_outcome, "no_response");
+
+        let mut c = ConnState::new(0, ep(1), ep(2), true, true, t(0));
+        assert_eq!(expect_tx(&mut c, vec![rq(req("GET", "/", Version::Http11, None, None)), fin(1, 200)]).expect_outcome, "none");
+    }
+
+    #[test]
+    fn orphan_response_takes_a_depth() {
+        let mut c = ConnState::new(0, ep(1), ep(2), true, true, t(0));
+        exchange(&mut c, 0, 0, req("GET", "/", Version::Http11, None, None), resp(200, Version::Http11, None));
+        c.on_http_event(HttpEvent::ResponseHead { answers: None, interim: false, ts_first: t(50), ts_head: t(50), head: resp(200, Version::Http11, None) });
+        let rec = c.to_record();
+        assert_eq!(rec.transactions.len(), 2);
+        assert_eq!(rec.transactions[1].depth, 2);
+        assert!(rec.transactions[1].request.is_none());
+    }
+
+    #[test]
+    fn close_figures() {
+        let mut c = ConnState::new(0, ep(1), ep(2), true, true, t(0));
+        exchange(&mut c, 0, 0, req("GET", "/", Version::Http11, None, None), resp(200, Version::Http11, None));
+        c.on_close_flag(Dir::ServerToClient, CloseHow::Fin, t(5002));
+        c.on_close_flag(Dir::ClientToServer, CloseHow::Fin, t(5003));
+        let rec = c.to_record();
+        assert_eq!(rec.close.by, "server");
+        assert_eq!(rec.close.how, "fin");
+        assert_eq!(rec.close.idle_s, Some(5.0));
+        assert!(!rec.close.announced);
+    }
+}

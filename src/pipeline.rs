@@ -1,0 +1,129 @@
+//! Wires the stages for one run: packets → decode → TCP → analysis, with the
+//! counters the report's `source` section needs. Used by offline analysis, the TUI
+//! and live capture alike; packets are processed inline, zero-copy.
+
+use crate::analysis::model::SourceInfo;
+use crate::analysis::{Analyzer, ConnectionSink};
+use crate::capture::RawPacket;
+use crate::decode::{decode, Decoded};
+use crate::http::HttpConfig;
+use crate::tcp::{TcpConfig, TcpStats, TcpTracker};
+use crate::time::{round_us, Timestamp};
+
+/// Everything configurable about the analysis of a run.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub tcp: TcpConfig,
+    pub http: HttpConfig,
+}
+
+/// Packet-level counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub packets: u64,
+    /// Bytes on the wire.
+    pub bytes: u64,
+    pub tcp_segments: u64,
+    pub non_tcp: u64,
+    pub malformed: u64,
+    /// Packets cut short by the snaplen.
+    pub snaplen_truncated: u64,
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+}
+
+pub struct Pipeline<S: ConnectionSink> {
+    pub tracker: TcpTracker,
+    pub analyzer: Analyzer<S>,
+    pub counters: Counters,
+}
+
+impl<S: ConnectionSink> Pipeline<S> {
+    pub fn new(options: &Options, sink: S) -> Self {
+        Pipeline {
+            tracker: TcpTracker::new(options.tcp.clone()),
+            analyzer: Analyzer::new(options.http.clone(), sink),
+            counters: Counters::default(),
+        }
+    }
+
+    /// One captured packet.
+    pub fn on_packet(&mut self, pkt: &RawPacket<'_>) {
+        let c = &mut self.counters;
+        c.packets += 1;
+        c.bytes += pkt.wire_len as u64;
+        if (pkt.data.len() as u64) < pkt.wire_len as u64 {
+            c.snaplen_truncated += 1;
+        }
+        if c.first_ts.is_none() {
+            c.first_ts = Some(pkt.ts);
+        }
+        // Timestamps may go backwards in damaged or merged captures; time in the
+        // analysis never does.
+        c.last_ts = Some(c.last_ts.map_or(pkt.ts, |t| t.max(pkt.ts)));
+        match decode(pkt.link, pkt.data) {
+            Decoded::Tcp(seg) => {
+                c.tcp_segments += 1;
+                self.tracker.on_segment(pkt.ts, &seg, &mut self.analyzer);
+            }
+            Decoded::NotTcp => c.non_tcp += 1,
+            Decoded::Malformed(_) => c.malformed += 1,
+        }
+    }
+
+    /// Ends connections idle for longer than the configured timeout (live mode).
+    pub fn expire_idle(&mut self, now: Timestamp) {
+        self.tracker.expire_idle(now, &mut self.analyzer);
+    }
+
+    /// End of input: every connection still open is finished.
+    pub fn finish(&mut self) {
+        let now = self.counters.last_ts.unwrap_or(Timestamp::ZERO);
+        self.tracker.finish(now, &mut self.analyzer);
+    }
+
+    pub fn tcp_stats(&self) -> TcpStats {
+        self.tracker.stats()
+    }
+
+    /// The `source` section from the counters; the caller adds kind, paths, link
+    /// types and warnings.
+    pub fn source_info(&self, kind: &str) -> SourceInfo {
+        let c = &self.counters;
+        let stats = self.tracker.stats();
+        let mut warnings = Vec::new();
+        if stats.gaps_forced > 0 {
+            warnings.push(format!(
+                "{} reassembly gaps were given up to stay within the out-of-order buffer limits",
+                stats.gaps_forced
+            ));
+        }
+        if stats.overlaps_differing > 0 {
+            warnings.push(format!(
+                "{} retransmitted segments carried bytes different from the first copy (the first copy was kept)",
+                stats.overlaps_differing
+            ));
+        }
+        if c.malformed > 0 {
+            warnings.push(format!("{} packets were malformed and skipped", c.malformed));
+        }
+        if c.snaplen_truncated > 0 {
+            warnings.push(format!(
+                "{} packets were cut short by the capture's snaplen; their missing bytes are counted as not captured",
+                c.snaplen_truncated
+            ));
+        }
+        SourceInfo {
+            kind: kind.into(),
+            packets: c.packets,
+            bytes: c.bytes,
+            first_ts: c.first_ts.map(|t| round_us(t.as_secs_f64())),
+            last_ts: c.last_ts.map(|t| round_us(t.as_secs_f64())),
+            warnings,
+            non_tcp_packets: c.non_tcp,
+            malformed_packets: c.malformed,
+            snaplen_truncated_packets: c.snaplen_truncated,
+            ..SourceInfo::default()
+        }
+    }
+}
