@@ -36,6 +36,10 @@ impl AppError {
     pub fn quiet() -> Self {
         AppError { code: 0, message: None }
     }
+    /// The same exit status without a message (it was already printed).
+    pub fn silent(self) -> Self {
+        AppError { code: self.code, message: None }
+    }
     pub fn capture(e: capture::CaptureError) -> Self {
         AppError::new(e.exit_code(), e.to_string())
     }

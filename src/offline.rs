@@ -99,7 +99,7 @@ pub fn analyze_files(
     let mut pipeline = Pipeline::new(options, CollectSink::new(keep_connections));
     let info = drive(&mut source, &mut pipeline, paths, progress)?;
     let sink = &mut pipeline.analyzer.sink;
-    let connections = std::mem::take(&mut sink.connections);
+    let connections = sink.take_connections();
     Ok(sink.builder.report(info, connections))
 }
 

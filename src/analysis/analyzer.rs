@@ -14,11 +14,28 @@ use crate::time::Timestamp;
 
 use super::connection::{CloseHow, ConnState};
 use super::findings::{self, kind};
-use super::model::{ConnectionRecord, Finding};
+use super::model::{ConnectionRecord, Finding, Transaction};
 
 /// Where finished connections go.
 pub trait ConnectionSink {
     fn on_connection(&mut self, record: ConnectionRecord, findings: Vec<Finding>);
+
+    /// Whether `on_transaction` should be called (building a transaction record
+    /// as each one completes costs time that offline reports do not need).
+    fn wants_transactions(&self) -> bool {
+        false
+    }
+
+    /// A transaction's response ended (live streaming output).
+    fn on_transaction(&mut self, _connection: &TransactionContext, _tx: &Transaction) {}
+}
+
+/// Which connection a streamed transaction belongs to.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TransactionContext {
+    pub connection: u64,
+    pub client: String,
+    pub server: String,
 }
 
 struct Conn {
@@ -125,8 +142,20 @@ impl<S: ConnectionSink> Analyzer<S> {
                     }
                 }
             }
+            let response_end = matches!(ev, HttpEvent::MessageEnd { dir: Dir::ServerToClient, .. });
             if let Some(c) = self.conns.get_mut(&id) {
                 c.state.on_http_event(ev);
+                if response_end && self.sink.wants_transactions() {
+                    if let Some(t) = c.state.current_response_tx {
+                        let ctx = TransactionContext {
+                            connection: id,
+                            client: c.state.client.to_string(),
+                            server: c.state.server.to_string(),
+                        };
+                        let tx = c.state.tx_record(t);
+                        self.sink.on_transaction(&ctx, &tx);
+                    }
+                }
             }
         }
         self.events = events;

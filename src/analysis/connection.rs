@@ -403,52 +403,57 @@ impl ConnState {
         req_ok && resp_ok
     }
 
+
+    /// Transaction `i` in report form.
+    pub fn tx_record(&self, i: usize) -> Transaction {
+        let us = |t: Timestamp| round_us(t.as_secs_f64());
+        let tx = &self.txs[i];
+        let depth = i as u64 + 1;
+        let request = tx.request.as_ref().map(|r| RequestRecord {
+            ts: us(r.ts_first),
+            end_ts: r.end.map(us),
+            method: r.head.method.clone(),
+            uri: r.head.uri.clone(),
+            version: r.head.version.as_str(),
+            connection: r.head.connection.clone(),
+            keep_alive: r.head.keep_alive.clone(),
+            expect: r.head.expect.clone(),
+            body_bytes: r.body_bytes,
+            complete: r.complete,
+        });
+        let response = tx.response.as_ref().map(|r| ResponseRecord {
+            ts: us(r.ts_first),
+            end_ts: r.end.map(us),
+            status: r.head.status,
+            reason: r.head.reason.clone(),
+            version: r.head.version.as_str(),
+            connection: r.head.connection.clone(),
+            keep_alive: r.head.keep_alive.clone(),
+            framing: r.framing.as_str().into(),
+            body_bytes: r.body_bytes,
+            complete: r.complete,
+        });
+        let (outcome, client_wait, server_wait) = expect_outcome(tx);
+        Transaction {
+            depth,
+            reused: depth > 1,
+            pipelined: tx.pipelined,
+            idle_before_s: tx.idle_before_s,
+            request,
+            interim: tx.interim.iter().map(|&(status, ts)| Interim { status, ts: us(ts) }).collect(),
+            response,
+            expect_outcome: outcome.into(),
+            persistent_after: self.persistent_after(tx),
+            expect_client_wait_s: client_wait,
+            expect_server_wait_s: server_wait,
+        }
+    }
+
     /// The report's record. `findings` are computed by the caller (they need the
     /// transactions in report form).
     pub fn to_record(&self) -> ConnectionRecord {
         let us = |t: Timestamp| round_us(t.as_secs_f64());
-        let mut transactions = Vec::with_capacity(self.txs.len());
-        for (i, tx) in self.txs.iter().enumerate() {
-            let depth = i as u64 + 1;
-            let request = tx.request.as_ref().map(|r| RequestRecord {
-                ts: us(r.ts_first),
-                end_ts: r.end.map(us),
-                method: r.head.method.clone(),
-                uri: r.head.uri.clone(),
-                version: r.head.version.as_str(),
-                connection: r.head.connection.clone(),
-                keep_alive: r.head.keep_alive.clone(),
-                expect: r.head.expect.clone(),
-                body_bytes: r.body_bytes,
-                complete: r.complete,
-            });
-            let response = tx.response.as_ref().map(|r| ResponseRecord {
-                ts: us(r.ts_first),
-                end_ts: r.end.map(us),
-                status: r.head.status,
-                reason: r.head.reason.clone(),
-                version: r.head.version.as_str(),
-                connection: r.head.connection.clone(),
-                keep_alive: r.head.keep_alive.clone(),
-                framing: r.framing.as_str().into(),
-                body_bytes: r.body_bytes,
-                complete: r.complete,
-            });
-            let (outcome, client_wait, server_wait) = expect_outcome(tx);
-            transactions.push(Transaction {
-                depth,
-                reused: depth > 1,
-                pipelined: tx.pipelined,
-                idle_before_s: tx.idle_before_s,
-                request,
-                interim: tx.interim.iter().map(|&(status, ts)| Interim { status, ts: us(ts) }).collect(),
-                response,
-                expect_outcome: outcome.into(),
-                persistent_after: self.persistent_after(tx),
-                expect_client_wait_s: client_wait,
-                expect_server_wait_s: server_wait,
-            });
-        }
+        let transactions: Vec<Transaction> = (0..self.txs.len()).map(|i| self.tx_record(i)).collect();
         let close = match self.first_close {
             None => Close { by: "none".into(), how: "none".into(), ts: None, idle_s: None, announced: false },
             Some((dir, how, ts)) => {

@@ -13,7 +13,7 @@ pub mod findings;
 pub mod model;
 pub mod summary;
 
-pub use analyzer::{Analyzer, ConnectionSink};
+pub use analyzer::{Analyzer, ConnectionSink, TransactionContext};
 pub use summary::ReportBuilder;
 
 use model::{ConnectionRecord, Finding};
@@ -24,12 +24,29 @@ use model::{ConnectionRecord, Finding};
 pub struct CollectSink {
     pub builder: ReportBuilder,
     pub keep_connections: bool,
-    pub connections: Vec<ConnectionRecord>,
+    /// Most connections kept in full (live mode's `--history`); older ones stay in
+    /// the aggregates only. `None`: keep all.
+    pub history: Option<usize>,
+    pub connections: std::collections::VecDeque<ConnectionRecord>,
 }
 
 impl CollectSink {
     pub fn new(keep_connections: bool) -> Self {
-        CollectSink { builder: ReportBuilder::new(), keep_connections, connections: Vec::new() }
+        CollectSink {
+            builder: ReportBuilder::new(),
+            keep_connections,
+            history: None,
+            connections: Default::default(),
+        }
+    }
+
+    pub fn with_history(history: usize) -> Self {
+        CollectSink { history: Some(history), ..CollectSink::new(true) }
+    }
+
+    /// The connections kept, oldest first.
+    pub fn take_connections(&mut self) -> Vec<ConnectionRecord> {
+        std::mem::take(&mut self.connections).into()
     }
 }
 
@@ -37,7 +54,12 @@ impl ConnectionSink for CollectSink {
     fn on_connection(&mut self, record: ConnectionRecord, findings: Vec<Finding>) {
         self.builder.add(&record, findings);
         if self.keep_connections {
-            self.connections.push(record);
+            if let Some(h) = self.history {
+                while self.connections.len() >= h.max(1) {
+                    self.connections.pop_front();
+                }
+            }
+            self.connections.push_back(record);
         }
     }
 }

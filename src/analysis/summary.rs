@@ -27,7 +27,7 @@ const MAX_SAMPLES: usize = 4096;
 /// Servers tracked individually; beyond this they are folded into one row.
 const MAX_SERVERS: usize = 100_000;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct ServerAcc {
     connections: u64,
     transactions: u64,
@@ -44,7 +44,7 @@ struct ServerAcc {
     stale_reuse: u64,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct ReportBuilder {
     summary: Summary,
     requests_per_connection: BTreeMap<u64, u64>,

@@ -57,11 +57,27 @@ struct Tagged<'a, T: Serialize> {
 
 #[derive(Serialize)]
 struct SummaryLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
     version: u32,
     source: &'a SourceInfo,
     summary: &'a Summary,
     servers: &'a [ServerFigures],
     findings: &'a [Finding],
+}
+
+/// The `"type":"summary"` line of NDJSON output: the document without connections.
+pub fn write_summary_line<W: Write>(out: &mut W, report: &Report) -> io::Result<()> {
+    let line = SummaryLine {
+        kind: "summary",
+        version: report.version,
+        source: &report.source,
+        summary: &report.summary,
+        servers: &report.servers,
+        findings: &report.findings,
+    };
+    write_json(out, &line)?;
+    out.write_all(b"\n")
 }
 
 /// `--ndjson`: every finished connection is written as it ends
@@ -89,14 +105,7 @@ impl<W: Write> NdjsonSink<W> {
             return Err(e);
         }
         let report = self.builder.report(source, Vec::new());
-        let line = SummaryLine {
-            version: report.version,
-            source: &report.source,
-            summary: &report.summary,
-            servers: &report.servers,
-            findings: &report.findings,
-        };
-        self.write_line("summary", &line)?;
+        write_summary_line(&mut self.out, &report)?;
         self.out.flush()
     }
 
