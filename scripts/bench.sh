@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Whole-run benchmarks (speed and peak memory), all measured in one run:
+#   - the read-and-slice floor (libpcap read + etherparse slicing, nothing else),
+#   - keepscope analyze --json / --ndjson / text,
+#   - tshark -Y http -T fields … (for the wrk captures; far too slow for millions of
+#     connections).
+# Inputs are generated, never committed (bench-data/ is git-ignored):
+#   - wrk against nginx on loopback for 10 s, keep-alive and Connection: close
+#     (scripts/bench-capture.sh, needs root for tcpdump),
+#   - a synthetic capture of 2,000,000 short connections (examples/gen_synthetic.rs).
+# usage: scripts/bench.sh [--quick]   (--quick: 200k synthetic connections, no tshark)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+
+./scripts/setup.sh
+cargo build --release --locked --bin keepscope --example read_slice_floor --example gen_synthetic
+mkdir -p bench-data
+if [ ! -f bench-data/wrk-keepalive.pcap ] || [ ! -f bench-data/wrk-close.pcap ]; then
+    ./scripts/bench-capture.sh
+fi
+N=2000000
+[ "$QUICK" = 1 ] && N=200000
+SYN="bench-data/synthetic-$N.pcap"
+[ -f "$SYN" ] || target/release/examples/gen_synthetic "$N" "$SYN"
+
+KS=target/release/keepscope
+FLOOR=target/release/examples/read_slice_floor
+M="python3 scripts/measure.py"
+RESULTS=bench-data/results.jsonl
+: > "$RESULTS"
+for f in bench-data/wrk-keepalive.pcap bench-data/wrk-close.pcap "$SYN"; do
+    name=$(basename "$f" .pcap)
+    packets=$($FLOOR "$f" | awk '{print $2}')
+    for run in floor json ndjson text tshark; do
+        case $run in
+            floor) cmd=("$FLOOR" "$f") ;;
+            json) cmd=("$KS" analyze --json --no-progress "$f") ;;
+            ndjson) cmd=("$KS" analyze --ndjson --no-progress "$f") ;;
+            text) cmd=("$KS" analyze --no-progress "$f") ;;
+            tshark)
+                if [ "$QUICK" = 1 ] || [[ "$name" == synthetic* ]] || ! command -v tshark >/dev/null; then continue; fi
+                cmd=(tshark -r "$f" -Y http -T fields -e tcp.stream -e http.request.method -e http.response.code) ;;
+        esac
+        line=$($M "$name/$run" "${cmd[@]}")
+        echo "$line" | python3 -c "import json,sys; d=json.load(sys.stdin); d['packets']=$packets; print(json.dumps(d))" >> "$RESULTS"
+    done
+done
+
+python3 - "$RESULTS" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+by = {r["label"]: r for r in rows}
+print("| capture | run | packets | wall s | packets/s | peak MB | vs floor |")
+print("|---|---|---:|---:|---:|---:|---:|")
+for r in rows:
+    name, run = r["label"].split("/")
+    floor = by.get(f"{name}/floor", {}).get("wall_s") or 0
+    pps = r["packets"] / r["wall_s"] if r["wall_s"] else 0
+    rel = f'{r["wall_s"] / floor:.2f}×' if floor else "-"
+    print(f'| {name} | {run} | {r["packets"]:,} | {r["wall_s"]:.2f} | {pps:,.0f} | {r["peak_rss_mb"]:.1f} | {rel} |')
+PY
