@@ -339,6 +339,10 @@ pub fn run_live(args: &LiveArgs) -> Result<(), AppError> {
     if let Some(user) = &args.user {
         drop_privileges(user)?;
     }
+    if !use_tui {
+        // Scripts (and the tests) wait for this line before sending traffic.
+        eprintln!("keepscope: capturing on {} ({}), filter '{}'", display(&iface, 32), link, display(&args.filter, 200));
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     // Ctrl-C and SIGTERM end the run cleanly (in the UI, Ctrl-C arrives as a key).
