@@ -9,13 +9,19 @@ set -euo pipefail
 command -v tshark >/dev/null || { echo "capture-facts: tshark is needed (apt-get install tshark)" >&2; exit 1; }
 for file in "$@"; do
     echo "######## $file"
+    # Server ports (from the SYNs) are decoded as HTTP: a client port that is
+    # registered for another protocol (44818 = EtherNet/IP) would hide HTTP.
+    decode_as=()
+    for port in $(tshark -r "$file" -n -Y 'tcp.flags.syn==1 and tcp.flags.ack==0' -T fields -e tcp.dstport 2>/dev/null | sort -u); do
+        decode_as+=(-d "tcp.port==$port,http")
+    done
     echo "## frames: $(tshark -r "$file" -n 2>/dev/null | wc -l)"
     echo "## TCP conversations"
     tshark -r "$file" -n -q -z conv,tcp 2>/dev/null | sed -n '/<->/p'
     echo "## HTTP messages (frame, rel.time, stream, src port, method, uri, status, Connection)"
     # desegment_body off: a HEAD response's Content-Length must not swallow the
     # responses after it (tshark 4.0 bug with pipelining).
-    tshark -r "$file" -n -o http.desegment_body:FALSE -Y 'http.request or http.response' -T fields -E occurrence=a -E aggregator='|' \
+    tshark -r "$file" -n "${decode_as[@]}" -o http.desegment_body:FALSE -Y 'http.request or http.response' -T fields -E occurrence=a -E aggregator='|' \
         -e frame.number -e frame.time_relative -e tcp.stream -e tcp.srcport \
         -e http.request.method -e http.request.uri -e http.response.code -e http.connection 2>/dev/null
     echo "## FIN/RST (frame, rel.time, stream, src port -> dst port, FIN, RST)"

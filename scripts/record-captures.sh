@@ -326,3 +326,22 @@ for scenario in "${SELECTED[@]}"; do
     "$function_name"
 done
 say "done in $(( $(date +%s) - started )) s; captures in $OUT_DIR"
+
+# Compare each new capture with the committed ground truth (captures/SIGNATURES.txt,
+# described in captures/README.md). Only the documented loopback FIN races
+# (reuse-curl and expect-final-before-body connection 1) may differ.
+SIGNATURES="$REPO_DIR/captures/SIGNATURES.txt"
+if command -v tshark >/dev/null 2>&1 && [ -f "$SIGNATURES" ]; then
+    for scenario in "${SELECTED[@]}"; do
+        expected=$(awk -v name="## $scenario.pcap" '$0 == name {p = 1; next} /^## / {p = 0} p' "$SIGNATURES")
+        actual=$("$SCRIPTS_DIR/capture-signature.sh" "$OUT_DIR/$scenario.pcap" | tail -n +2)
+        if [ "$expected" = "$actual" ]; then
+            say "check $scenario: same as captures/SIGNATURES.txt"
+        else
+            say "check $scenario: DIFFERS from captures/SIGNATURES.txt (< committed, > new):"
+            diff <(printf '%s\n' "$expected") <(printf '%s\n' "$actual") | sed 's/^/    /' >&2 || true
+        fi
+    done
+else
+    say "(tshark or captures/SIGNATURES.txt missing: recordings not compared)"
+fi
