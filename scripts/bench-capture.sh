@@ -76,12 +76,16 @@ http {
     server { listen 127.0.0.1:$PORT; root $WORK/www; }
 }
 EOF
+if ss -Hltn "sport = :$PORT" | grep -q LISTEN; then
+    die "port $PORT is already in use; choose another with KEEPSCOPE_BENCH_PORT"
+fi
 "$NGINX" -p "$WORK/" -e "$WORK/nginx-startup.log" -c "$WORK/nginx.conf" 2>"$WORK/nginx.stderr" &
 NGINX_PID=$!
 tries=0
 until ss -Hltn "sport = :$PORT" | grep -q LISTEN; do
     tries=$((tries + 1)); [ $tries -lt 100 ] || die "nginx did not start (see $WORK)"; sleep 0.05
 done
+kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited during startup (see $WORK)"
 
 # record NAME [WRK ARGS...]
 record() {

@@ -139,6 +139,15 @@ for i in $(seq 1 40); do printf 'line %02d of the chunked test body\n' "$i"; don
 chmod -R a+rX "$WORK/www"
 
 # --- servers -----------------------------------------------------------------
+ALL_PORTS="$P_REUSE $P_H10_NGINX $P_H10_PY $P_PY11 $P_EXP_CONT $P_EXP_417 $P_EXP_FINAL $P_EXP_IGN
+    $P_IDLE $P_MAXREQ $P_PIPE $P_TCPKA $P_MISSED $P_RST $P_IPV6"
+# A port someone else listens on would make a server fail while the readiness
+# check below still succeeds (it would see the stranger's socket).
+for port in $ALL_PORTS; do
+    if ss -Hltn "sport = :$port" | grep -q LISTEN; then
+        die "port $port is already in use; choose another block with KEEPSCOPE_BASE_PORT"
+    fi
+done
 cat >"$WORK/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
@@ -191,9 +200,11 @@ s.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), s.SimpleHTTPRequestHandle
 fi
 PIDS_TO_STOP+=($!)
 
-for port in $P_REUSE $P_H10_NGINX $P_H10_PY $P_PY11 $P_EXP_CONT $P_EXP_417 $P_EXP_FINAL $P_EXP_IGN \
-    $P_IDLE $P_MAXREQ $P_PIPE $P_TCPKA $P_MISSED $P_RST $P_IPV6; do
+for port in $ALL_PORTS; do
     wait_listening "$port"
+done
+for pid in "${PIDS_TO_STOP[@]}"; do
+    kill -0 "$pid" 2>/dev/null || die "a server exited during startup (logs in $WORK)"
 done
 
 # --- scenarios ---------------------------------------------------------------
