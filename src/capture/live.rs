@@ -29,13 +29,17 @@ pub struct LiveConfig {
     pub snaplen: i32,
     pub promisc: bool,
     /// Deliver packets as they arrive rather than when the kernel buffer block fills.
+    /// libpcap then uses a ring of fixed slots of about `snaplen` bytes (capped by
+    /// the interface MTU): `buffer_size / slot` packets fit before the kernel drops,
+    /// and on `lo` every packet takes two slots.
     pub immediate: bool,
     /// Kernel capture buffer, in bytes.
     pub buffer_size: i32,
 }
 
 impl Default for LiveConfig {
-    /// Default device, all TCP, whole packets, not promiscuous, immediate, 8 MiB.
+    /// Default device, all TCP, whole packets, not promiscuous, immediate, 32 MiB
+    /// (over 20,000 slots on a 1500-byte-MTU link, 128 on `lo` with its 64 KiB MTU).
     fn default() -> Self {
         LiveConfig {
             iface: None,
@@ -43,7 +47,7 @@ impl Default for LiveConfig {
             snaplen: 262_144,
             promisc: false,
             immediate: true,
-            buffer_size: 8 << 20,
+            buffer_size: 32 << 20,
         }
     }
 }
