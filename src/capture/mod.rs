@@ -4,10 +4,16 @@
 //!
 //! INTERFACE (fixed): `RawPacket`, `PacketSource`, `CaptureError`, `OfflineSource`.
 
-use std::path::PathBuf;
-
 use crate::decode::LinkKind;
 use crate::time::Timestamp;
+
+mod bpf;
+mod input;
+mod live;
+mod ng;
+mod offline;
+
+pub use live::{list_interfaces, InterfaceInfo, LiveConfig, LiveSource, PacketWriter};
 
 /// One captured frame, borrowed from the reader's buffer until the next call.
 #[derive(Copy, Clone, Debug)]
@@ -44,6 +50,9 @@ pub enum CaptureError {
     NoSuchDevice { iface: String },
     #[error("{iface}: capture failed: {detail}")]
     Live { iface: String, detail: String },
+    /// Writing packets out (`-w OUT.pcap`) failed. (Added to the interface.)
+    #[error("{path}: cannot write: {detail}")]
+    Write { path: String, detail: String },
 }
 
 impl CaptureError {
@@ -58,44 +67,24 @@ impl CaptureError {
     }
 }
 
+/// libpcap's message without the crate's "libpcap error: " prefix: the CLI prints
+/// these after the file or interface name.
+fn pcap_detail(error: &pcap::Error) -> String {
+    match error {
+        pcap::Error::PcapError(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Reads a list of capture files one after the other, in the order given.
+/// `open`, the accessors and `next_packet` are in `offline.rs`.
 pub struct OfflineSource {
-    #[allow(dead_code)]
-    paths: Vec<PathBuf>,
-}
-
-impl OfflineSource {
-    /// Opens every file up front (so a missing second file fails before any output)
-    /// and applies the BPF `filter` when given.
-    #[allow(unused_variables)]
-    pub fn open(paths: &[PathBuf], filter: Option<&str>) -> Result<OfflineSource, CaptureError> {
-        unimplemented!("capture helper")
-    }
-
-    /// Link types seen so far, as libpcap names (`EN10MB`, `LINUX_SLL2`…), deduplicated.
-    pub fn link_types(&self) -> Vec<String> {
-        unimplemented!("capture helper")
-    }
-
-    /// Warnings about damaged input (a truncated last record, a bad block…), each one
-    /// line naming the file.
-    pub fn warnings(&self) -> &[String] {
-        unimplemented!("capture helper")
-    }
-
-    /// True when some file ended in the middle of a record or block.
-    pub fn truncated(&self) -> bool {
-        unimplemented!("capture helper")
-    }
-
-    /// Bytes of input consumed so far and the total (when known), for the progress bar.
-    pub fn progress(&self) -> (u64, Option<u64>) {
-        unimplemented!("capture helper")
-    }
-}
-
-impl PacketSource for OfflineSource {
-    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
-        unimplemented!("capture helper")
-    }
+    inputs: Vec<offline::Input>,
+    /// Index of the input being read; `inputs.len()` once all are done.
+    current: usize,
+    /// The BPF expression, compiled per file (or per pcapng interface) link type.
+    filter: Option<String>,
+    links: Vec<LinkKind>,
+    warnings: Vec<String>,
+    truncated: bool,
 }

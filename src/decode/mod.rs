@@ -7,6 +7,9 @@
 use std::fmt;
 use std::net::IpAddr;
 
+mod ip;
+mod link;
+
 /// The link layer of a capture (or of one pcapng interface), from its DLT/LINKTYPE.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum LinkKind {
@@ -26,29 +29,83 @@ pub enum LinkKind {
     Ipv4,
     /// 229: raw IPv6.
     Ipv6,
+    /// 9: PPP (and 50, PPP in HDLC-like framing): optional FF 03, then the PPP protocol.
+    /// (Added to the interface: the corpus has a DLT_PPP capture with TCP.)
+    Ppp,
     /// Anything else: counted and skipped.
     Unsupported(u32),
 }
 
 impl LinkKind {
     pub fn from_linktype(linktype: u32) -> LinkKind {
-        todo_decode_from_linktype(linktype)
+        match linktype {
+            LINKTYPE_NULL => LinkKind::Null,
+            LINKTYPE_ETHERNET => LinkKind::Ethernet,
+            LINKTYPE_PPP | LINKTYPE_PPP_HDLC => LinkKind::Ppp,
+            // 12 and 14 are DLT_RAW as live captures report it on some platforms;
+            // files store 101 for both.
+            LINKTYPE_RAW | DLT_RAW_12 | DLT_RAW_14 => LinkKind::RawIp,
+            LINKTYPE_LOOP => LinkKind::Loop,
+            LINKTYPE_LINUX_SLL => LinkKind::LinuxSll,
+            LINKTYPE_IPV4 => LinkKind::Ipv4,
+            LINKTYPE_IPV6 => LinkKind::Ipv6,
+            LINKTYPE_LINUX_SLL2 => LinkKind::LinuxSll2,
+            other => LinkKind::Unsupported(other),
+        }
+    }
+
+    /// The LINKTYPE number to write into a capture file for this link.
+    pub fn linktype(self) -> u32 {
+        match self {
+            LinkKind::Ethernet => LINKTYPE_ETHERNET,
+            LinkKind::LinuxSll => LINKTYPE_LINUX_SLL,
+            LinkKind::LinuxSll2 => LINKTYPE_LINUX_SLL2,
+            LinkKind::Null => LINKTYPE_NULL,
+            LinkKind::Loop => LINKTYPE_LOOP,
+            LinkKind::RawIp => LINKTYPE_RAW,
+            LinkKind::Ipv4 => LINKTYPE_IPV4,
+            LinkKind::Ipv6 => LINKTYPE_IPV6,
+            LinkKind::Ppp => LINKTYPE_PPP,
+            LinkKind::Unsupported(n) => n,
+        }
     }
 
     /// The libpcap name of the link type (`EN10MB`, `LINUX_SLL2`, …) for reports.
     pub fn name(self) -> String {
-        todo_decode_name(self)
+        let known = match self {
+            LinkKind::Ethernet => "EN10MB",
+            LinkKind::LinuxSll => "LINUX_SLL",
+            LinkKind::LinuxSll2 => "LINUX_SLL2",
+            LinkKind::Null => "NULL",
+            LinkKind::Loop => "LOOP",
+            LinkKind::RawIp => "RAW",
+            LinkKind::Ipv4 => "IPV4",
+            LinkKind::Ipv6 => "IPV6",
+            LinkKind::Ppp => "PPP",
+            LinkKind::Unsupported(n) => return format!("LINKTYPE_{n}"),
+        };
+        known.to_string()
+    }
+
+    /// Whether `decode` understands this link type.
+    pub fn is_supported(self) -> bool {
+        !matches!(self, LinkKind::Unsupported(_))
     }
 }
 
-#[allow(unused_variables)]
-fn todo_decode_from_linktype(linktype: u32) -> LinkKind {
-    unimplemented!("decode helper")
-}
-#[allow(unused_variables)]
-fn todo_decode_name(kind: LinkKind) -> String {
-    unimplemented!("decode helper")
-}
+// LINKTYPE_* values from the tcpdump.org registry.
+const LINKTYPE_NULL: u32 = 0;
+const LINKTYPE_ETHERNET: u32 = 1;
+const LINKTYPE_PPP: u32 = 9;
+const DLT_RAW_12: u32 = 12;
+const DLT_RAW_14: u32 = 14;
+const LINKTYPE_PPP_HDLC: u32 = 50;
+const LINKTYPE_RAW: u32 = 101;
+const LINKTYPE_LOOP: u32 = 108;
+const LINKTYPE_LINUX_SLL: u32 = 113;
+const LINKTYPE_IPV4: u32 = 228;
+const LINKTYPE_IPV6: u32 = 229;
+const LINKTYPE_LINUX_SLL2: u32 = 276;
 
 /// One side of a TCP connection.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -122,7 +179,17 @@ pub enum Decoded<'a> {
 }
 
 /// Decodes one frame. Never panics, never allocates.
-#[allow(unused_variables)]
 pub fn decode(link: LinkKind, frame: &[u8]) -> Decoded<'_> {
-    unimplemented!("decode helper")
+    match link::strip(link, frame) {
+        Ok(link::Network::Ip {
+            packet,
+            version,
+            vlan,
+        }) => ip::decode_ip(packet, version, vlan),
+        Ok(link::Network::NotIp) => Decoded::NotTcp,
+        Err(error) => Decoded::Malformed(error),
+    }
 }
+
+#[cfg(test)]
+mod tests;

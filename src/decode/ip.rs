@@ -1,0 +1,217 @@
+//! IP and TCP through etherparse's lax slicer: a packet cut by the snaplen is decoded
+//! as far as it goes, and the IP length fields say how much TCP payload was on the
+//! wire, so a cut segment becomes a hole of known size instead of a lost packet.
+
+use std::net::IpAddr;
+
+use etherparse::err::Layer;
+use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+
+use super::link::IpVersion;
+use super::{DecodeError, Decoded, Endpoint, TcpFlags, TcpSegment};
+
+const IPV6_HEADER_LEN: usize = 40;
+const TCP_MIN_HEADER_LEN: usize = 20;
+/// IPv6 next-header value of the hop-by-hop options header.
+const IPV6_HOP_BY_HOP: u8 = 0;
+/// Hop-by-hop option type of the Jumbo Payload option (RFC 2675).
+const OPTION_JUMBO: u8 = 0xC2;
+
+/// Decodes an IP packet (starting at its header) that should carry TCP.
+pub(super) fn decode_ip(packet: &[u8], version: IpVersion, vlan: u32) -> Decoded<'_> {
+    let Some(first) = packet.first() else {
+        return Decoded::Malformed(DecodeError::Ip);
+    };
+    let nibble = first >> 4;
+    let version_ok = match version {
+        IpVersion::Any => true,
+        IpVersion::V4 => nibble == 4,
+        IpVersion::V6 => nibble == 6,
+    };
+    if !version_ok {
+        return Decoded::Malformed(DecodeError::Ip);
+    }
+    let Ok(sliced) = LaxSlicedPacket::from_ip(packet) else {
+        return Decoded::Malformed(DecodeError::Ip);
+    };
+
+    // Addresses and where the packet ends on the wire (offset from `packet`), when
+    // the header says: a TSO super-segment has a zero IPv4 total length and a
+    // jumbogram a zero IPv6 payload length plus a hop-by-hop option.
+    let (src_ip, dst_ip, ip_payload, wire_end) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let header = v4.header();
+            let total = usize::from(header.total_len());
+            let header_len = header.slice().len();
+            let wire_end = (total >= header_len).then_some(total);
+            (
+                IpAddr::V4(header.source_addr()),
+                IpAddr::V4(header.destination_addr()),
+                v4.payload(),
+                wire_end,
+            )
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let header = v6.header();
+            let payload_length = usize::from(header.payload_length());
+            let wire_end = if payload_length > 0 {
+                Some(IPV6_HEADER_LEN + payload_length)
+            } else {
+                jumbo_payload_length(packet).map(|len| IPV6_HEADER_LEN + len)
+            };
+            (
+                IpAddr::V6(header.source_addr()),
+                IpAddr::V6(header.destination_addr()),
+                v6.payload(),
+                wire_end,
+            )
+        }
+        Some(LaxNetSlice::Arp(_)) => return Decoded::NotTcp,
+        None => return Decoded::Malformed(DecodeError::Ip),
+    };
+
+    // Fragments are counted and skipped: reassembling them needs buffering that a
+    // hostile capture could blow up, and TCP over fragmented IP is rare.
+    if ip_payload.fragmented {
+        return Decoded::NotTcp;
+    }
+    if let Some((_, layer)) = &sliced.stop_err {
+        if *layer != Layer::TcpHeader {
+            // An extension header (IPv6 options, IPsec AH) is cut or invalid.
+            return Decoded::Malformed(DecodeError::Ip);
+        }
+    }
+    if ip_payload.ip_number != IpNumber::TCP {
+        return Decoded::NotTcp;
+    }
+    let tcp_start = offset_in(packet, ip_payload.payload);
+
+    match &sliced.transport {
+        Some(TransportSlice::Tcp(tcp)) => {
+            let payload = tcp.payload();
+            let payload_start = tcp_start + tcp.header_slice().len();
+            let on_wire = wire_end.map_or(0, |end| end.saturating_sub(payload_start));
+            Decoded::Tcp(TcpSegment {
+                src: Endpoint {
+                    ip: src_ip,
+                    port: tcp.source_port(),
+                },
+                dst: Endpoint {
+                    ip: dst_ip,
+                    port: tcp.destination_port(),
+                },
+                vlan,
+                seq: tcp.sequence_number(),
+                ack: tcp.acknowledgment_number(),
+                flags: TcpFlags {
+                    syn: tcp.syn(),
+                    ack: tcp.ack(),
+                    fin: tcp.fin(),
+                    rst: tcp.rst(),
+                    psh: tcp.psh(),
+                },
+                window: tcp.window_size(),
+                payload,
+                payload_len: clamp_u32(on_wire.max(payload.len())),
+            })
+        }
+        _ => tcp_header_cut_by_snaplen(
+            ip_payload.payload,
+            tcp_start,
+            wire_end,
+            src_ip,
+            dst_ip,
+            vlan,
+        ),
+    }
+}
+
+/// etherparse refuses a TCP header whose options run past the captured bytes. When
+/// the fixed 20 bytes are there and the IP length shows the whole header was on the
+/// wire, the snaplen cut it, not an attacker: keep ports, sequence numbers and flags
+/// and report all of the payload as missing.
+fn tcp_header_cut_by_snaplen(
+    tcp: &[u8],
+    tcp_start: usize,
+    wire_end: Option<usize>,
+    src_ip: IpAddr,
+    dst_ip: IpAddr,
+    vlan: u32,
+) -> Decoded<'static> {
+    let Some(fixed) = tcp.get(..TCP_MIN_HEADER_LEN) else {
+        return Decoded::Malformed(DecodeError::Tcp);
+    };
+    let header_len = usize::from(fixed[12] >> 4) * 4;
+    let Some(wire_end) = wire_end else {
+        return Decoded::Malformed(DecodeError::Tcp);
+    };
+    let payload_start = tcp_start + header_len;
+    if header_len < TCP_MIN_HEADER_LEN || header_len <= tcp.len() || payload_start > wire_end {
+        // A data offset below 5, or a header longer than the IP packet: broken.
+        return Decoded::Malformed(DecodeError::Tcp);
+    }
+    let be16 = |at: usize| u16::from_be_bytes([fixed[at], fixed[at + 1]]);
+    let be32 =
+        |at: usize| u32::from_be_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]]);
+    let flags = fixed[13];
+    Decoded::Tcp(TcpSegment {
+        src: Endpoint {
+            ip: src_ip,
+            port: be16(0),
+        },
+        dst: Endpoint {
+            ip: dst_ip,
+            port: be16(2),
+        },
+        vlan,
+        seq: be32(4),
+        ack: be32(8),
+        flags: TcpFlags {
+            fin: flags & 0x01 != 0,
+            syn: flags & 0x02 != 0,
+            rst: flags & 0x04 != 0,
+            psh: flags & 0x08 != 0,
+            ack: flags & 0x10 != 0,
+        },
+        window: be16(14),
+        payload: &[],
+        payload_len: clamp_u32(wire_end - payload_start),
+    })
+}
+
+/// Offset of `inner` from the start of `outer`; `inner` is a sub-slice of `outer`
+/// (possibly empty at its very end), so this is plain address arithmetic.
+fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
+    (inner.as_ptr() as usize).saturating_sub(outer.as_ptr() as usize)
+}
+
+fn clamp_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The Jumbo Payload length of an IPv6 jumbogram (payload length 0 and a hop-by-hop
+/// header carrying option 0xC2), as Linux BIG TCP sends. Counts everything after the
+/// fixed IPv6 header.
+fn jumbo_payload_length(packet: &[u8]) -> Option<usize> {
+    if *packet.get(6)? != IPV6_HOP_BY_HOP {
+        return None;
+    }
+    let hbh_len = (usize::from(*packet.get(IPV6_HEADER_LEN + 1)?) + 1) * 8;
+    let end = (IPV6_HEADER_LEN + hbh_len).min(packet.len());
+    let mut at = IPV6_HEADER_LEN + 2;
+    while at < end {
+        let option = packet[at];
+        if option == 0 {
+            // Pad1 has no length byte.
+            at += 1;
+            continue;
+        }
+        let len = usize::from(*packet.get(at + 1)?);
+        if option == OPTION_JUMBO && len == 4 {
+            let v = packet.get(at + 2..at + 6)?;
+            return usize::try_from(u32::from_be_bytes([v[0], v[1], v[2], v[3]])).ok();
+        }
+        at += 2 + len;
+    }
+    None
+}
