@@ -449,6 +449,19 @@ impl TcpTracker {
         }
 
         if f.rst {
+            // What was sent before the reset comes first: give up the gaps and
+            // deliver what is buffered, then report the RST.
+            for d in [Dir::ClientToServer, Dir::ServerToClient] {
+                let mut ctx = Ctx {
+                    sink: &mut *sink,
+                    stats: &mut self.stats,
+                    reserved: &mut self.reserved,
+                    conn: id,
+                    dir: d,
+                    ts,
+                };
+                conn.halves[d.index()].stream.close(&mut ctx);
+            }
             if !conn.halves[me].rst {
                 conn.halves[me].rst = true;
                 sink.on_stream_event(id, StreamEvent::Rst { dir, ts });

@@ -432,9 +432,9 @@ fn rst_closes_and_the_tombstone_absorbs_the_rest() {
         run.rec.evs(0)[2..].to_vec(),
         vec![
             Ev::Data(C2S, b"abc".to_vec()),
-            Ev::Rst(S2C),
             Ev::Missing(C2S, 3, 6),
             Ev::Data(C2S, b"zzz".to_vec()),
+            Ev::Rst(S2C),
             Ev::End(EndReason::Closed),
         ]
     );
@@ -821,5 +821,106 @@ proptest! {
         }
         prop_assert!(st.buffered_bytes_peak <= window as u64);
         prop_assert_eq!(st.buffered_bytes, 0);
+    }
+}
+
+/// One hostile segment: which 4-tuple, which way, and fields drawn from a small
+/// space so that they collide (retransmissions, overlaps, reuse) often.
+#[derive(Debug, Clone)]
+struct Chaos {
+    tuple: u8,
+    from_client: bool,
+    seq_off: u32,
+    ack_off: u32,
+    flag_bits: u8,
+    len: usize,
+    captured: usize,
+    vlan: u32,
+    expire: bool,
+}
+
+fn chaos() -> impl Strategy<Value = Chaos> {
+    (0u8..3, any::<bool>(), 0u32..3000, 0u32..3000, any::<u8>(), 0usize..600, 0usize..600, 0u32..2, proptest::bool::weighted(0.02))
+        .prop_map(|(tuple, from_client, seq_off, ack_off, flag_bits, len, captured, vlan, expire)| Chaos {
+            tuple,
+            from_client,
+            seq_off,
+            ack_off,
+            flag_bits,
+            len,
+            captured: captured.min(len),
+            vlan,
+            expire,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Arbitrary segment soup: no panic, the bounds hold after every segment, and
+    /// every connection's events are well formed (Open first, one End last,
+    /// Data/Missing contiguous per direction — `Rec::stream` checks offsets).
+    #[test]
+    fn hostile_segments_keep_the_invariants(
+        ops in proptest::collection::vec(chaos(), 1..300),
+        base in any::<u32>(),
+        per_conn in 0usize..2000,
+        total in 0usize..3000,
+        max_conns in 1usize..4,
+    ) {
+        let config = TcpConfig {
+            max_buffered_per_conn: per_conn,
+            max_buffered_total: total,
+            max_connections: max_conns,
+            idle_timeout_ns: 5_000_000,
+        };
+        let mut run = Run::with(config);
+        let payload = [0xABu8; 600];
+        for op in &ops {
+            let p = Pair { client: ep(1, 1000 + op.tuple as u16), server: ep(2, 80), window: (op.flag_bits as u16) << 3 };
+            let f = TcpFlags {
+                syn: op.flag_bits & 1 != 0 && op.flag_bits & 0x40 != 0,
+                ack: op.flag_bits & 2 != 0,
+                fin: op.flag_bits & 4 != 0 && op.flag_bits & 0x80 != 0,
+                rst: op.flag_bits & 8 != 0 && op.flag_bits & 0x20 != 0 && op.flag_bits & 0x40 != 0,
+                psh: op.flag_bits & 16 != 0,
+            };
+            let (src, dst) = if op.from_client { (p.client, p.server) } else { (p.server, p.client) };
+            let seg = TcpSegment {
+                src,
+                dst,
+                vlan: op.vlan,
+                seq: base.wrapping_add(op.seq_off),
+                ack: base.wrapping_add(op.ack_off),
+                flags: f,
+                window: p.window,
+                payload: &payload[..op.captured],
+                payload_len: op.len as u32,
+            };
+            run.feed(seg);
+            let st = run.stats();
+            prop_assert!(st.buffered_bytes <= total as u64);
+            prop_assert!(st.buffered_bytes_peak <= total as u64);
+            if op.expire {
+                run.tracker.expire_idle(t(run.clock), &mut run.rec);
+            }
+        }
+        run.finish();
+        let st = run.stats();
+        prop_assert_eq!(st.buffered_bytes, 0);
+        prop_assert_eq!(st.keepalive_probes as usize, run.rec.count(|e| matches!(e, Ev::Probe(_))));
+        prop_assert_eq!(st.connections as usize, run.rec.count(|e| matches!(e, Ev::Open { .. })));
+        for id in 0..st.connections {
+            let evs = run.rec.evs(id);
+            prop_assert!(matches!(evs.first(), Some(Ev::Open { .. })), "conn {} starts with Open", id);
+            prop_assert!(matches!(evs.last(), Some(Ev::End(_))), "conn {} ends with End", id);
+            prop_assert_eq!(evs.iter().filter(|e| matches!(e, Ev::End(_))).count(), 1);
+            prop_assert!(evs.iter().filter(|e| matches!(e, Ev::Fin(C2S))).count() <= 1);
+            prop_assert!(evs.iter().filter(|e| matches!(e, Ev::Fin(S2C))).count() <= 1);
+            let _ = run.rec.stream(id, C2S);
+            let _ = run.rec.stream(id, S2C);
+        }
+        let missing: u64 = run.rec.events.iter().map(|(_, e, _)| if let Ev::Missing(_, _, l) = e { *l } else { 0 }).sum();
+        prop_assert_eq!(st.missing_bytes, missing);
     }
 }
