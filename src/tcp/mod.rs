@@ -4,6 +4,33 @@
 //!
 //! INTERFACE (fixed): `ConnId`, `Dir`, `EndReason`, `StreamEvent`, `StreamSink`,
 //! `TcpConfig`, `TcpStats`, `TcpTracker` (new / on_segment / expire_idle / finish / stats).
+//!
+//! Layout: `seq` (wrap-safe sequence numbers), `assembler` (bounded out-of-order
+//! store: fixed run list + one ring per direction), `stream` (one direction's
+//! reassembly and gap policy), `conn` (per-connection state), this file (flow
+//! table, LRU, global bounds, the per-segment state machine, keep-alive rule).
+//!
+//! Decisions worth knowing when reading the events:
+//! - **Overlaps:** the first copy seen wins; bytes are delivered once.
+//!   `overlaps_differing` counts segments that overlapped *buffered* bytes with
+//!   different content (delivered bytes are not kept, so not compared).
+//!   `retransmitted_segments` counts segments carrying bytes already received, plus
+//!   repeated SYN / SYN-ACK / bare FIN; keep-alive probes are never counted.
+//! - **Gaps** are given up (a `Missing` event, then delivery continues) when
+//!   (a) a segment would reach beyond `max_buffered_per_conn` past the delivery
+//!   point (the oldest gaps of that direction go first), (b) the total over all
+//!   connections would exceed `max_buffered_total` (all gaps of the direction that
+//!   started buffering longest ago go first), or the run list is full; these count
+//!   in `gaps_forced`. Also (c) when the peer ACKs past the gap (the bytes were
+//!   received, just not captured), (d) on FIN, RST, connection end and `finish`.
+//! - **Truncated segments** (snaplen) deliver the captured bytes and report the
+//!   rest as `Missing` at once when in order.
+//! - **Event order within one segment:** Open, Established, KeepAliveAck (for the
+//!   peer's probe), Missing/Data of the peer's stream given up by this ACK,
+//!   KeepAliveProbe or this side's Missing/Data, Fin, End. On RST: buffered data of
+//!   both sides, Rst, End.
+//! - **Closed connections** stay as tombstones that absorb trailing packets
+//!   silently until a new SYN, idle expiry, eviction or `finish`.
 
 mod assembler;
 mod conn;
