@@ -14,15 +14,37 @@ fn corpus(rel: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Classic little-endian pcap records: (timestamp, frame).
+/// Classic little-endian pcap, or little-endian pcapng (Enhanced Packet Blocks,
+/// µs or ns timestamps told apart by size): (timestamp, frame).
 fn pcap_records(file: &[u8]) -> Vec<(Timestamp, &[u8])> {
+    let le32 = |b: &[u8]| u32::from_le_bytes(b[..4].try_into().unwrap());
+    if le32(file) == 0x0a0d0d0a {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at + 12 <= file.len() {
+            let kind = le32(&file[at..]);
+            let len = le32(&file[at + 4..]) as usize;
+            if len < 12 || at + len > file.len() {
+                break;
+            }
+            if kind == 6 {
+                let body = &file[at + 8..at + len - 4];
+                let ts = ((le32(&body[4..]) as i64) << 32) | le32(&body[8..]) as i64;
+                let caplen = le32(&body[12..]) as usize;
+                // Microseconds unless the value only makes sense as nanoseconds.
+                let ns = if ts > 100_000_000_000_000_000 { ts } else { ts * 1000 };
+                out.push((Timestamp(ns), &body[20..20 + caplen]));
+            }
+            at += len;
+        }
+        return out;
+    }
     let magic = u32::from_le_bytes(file[0..4].try_into().unwrap());
     let nanos = match magic {
         0xa1b2c3d4 => false,
         0xa1b23c4d => true,
         other => panic!("unsupported pcap magic {other:#x}"),
     };
-    let le32 = |b: &[u8]| u32::from_le_bytes(b[..4].try_into().unwrap());
     let mut out = Vec::new();
     let mut at = 24;
     while at + 16 <= file.len() {
@@ -193,4 +215,23 @@ fn a_dropped_server_segment_is_reported_and_delivery_goes_on() {
     assert!(missing < one_response as u64);
     assert_eq!(st.buffered_bytes, 0);
     assert_eq!(st.retransmitted_segments, 0);
+}
+
+#[test]
+fn client_probes_on_idle_connections_are_recognised() {
+    let (sum, st) = run("zeek/policy.protocols.http.sql-injection-plus-dvwa2/cooper-grill-dvwa.pcapng");
+    // tshark: 4 TCP streams, 2 keep-alive + 2 keep-alive ACK, all sent by clients.
+    assert_eq!(st.connections, 4);
+    assert_eq!(st.keepalive_probes, 2);
+    assert_eq!(sum.probes.keys().filter(|(_, d)| *d == C2S).count(), sum.probes.len());
+    assert_eq!(sum.probe_acks.values().sum::<u32>(), 2);
+    let gets = sum
+        .bytes
+        .iter()
+        .filter(|((_, d), _)| *d == C2S)
+        .filter(|(_, b)| b.starts_with(b"GET "))
+        .count();
+    assert_eq!(gets, 3);
+    // Probe bytes never reach the streams, and probes are not retransmissions.
+    assert!(sum.bytes.values().all(|b| !b.is_empty()));
 }
