@@ -235,3 +235,45 @@ fn client_probes_on_idle_connections_are_recognised() {
     // Probe bytes never reach the streams, and probes are not retransmissions.
     assert!(sum.bytes.values().all(|b| !b.is_empty()));
 }
+
+fn corpus_captures() -> Vec<String> {
+    let root = format!("{}/../shared/corpus", env!("CARGO_MANIFEST_DIR"));
+    let mut out = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(&root)];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "pcap" || e == "pcapng") {
+                out.push(path.strip_prefix(&root).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every capture of the corpus (frames of other link types decode to junk or
+/// nothing, which is hostile input too): no panic, every connection ends exactly
+/// once, the buffers drain, and missing bytes add up.
+#[test]
+fn whole_corpus_keeps_the_invariants() {
+    let files = corpus_captures();
+    assert!(files.len() > 100, "corpus found: {}", files.len());
+    for rel in files {
+        let file = corpus(&rel);
+        if file.len() < 24 || !matches!(&file[..4], [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] | [0x0a, 0x0d, 0x0d, 0x0a]) {
+            continue;
+        }
+        let (sum, st) = run(&rel);
+        assert_eq!(st.buffered_bytes, 0, "{rel}");
+        assert_eq!(sum.missing.values().sum::<u64>(), st.missing_bytes, "{rel}");
+        if std::env::var_os("KEEPSCOPE_TCP_CORPUS_VERBOSE").is_some() {
+            eprintln!(
+                "{rel}: conns {} segs {} retrans {} probes {} missing {} differing {}",
+                st.connections, st.segments, st.retransmitted_segments, st.keepalive_probes, st.missing_bytes, st.overlaps_differing
+            );
+        }
+    }
+}

@@ -28,6 +28,9 @@ impl FlowKey {
 pub(crate) struct Half {
     /// Initial sequence number, from its SYN (or inferred from the peer's SYN-ACK).
     pub isn: Option<SeqNum>,
+    /// This side's own SYN was captured (the ISN may also be inferred from the
+    /// peer's SYN-ACK; a SYN arriving after its SYN-ACK is then no retransmission).
+    pub syn_seen: bool,
     /// A FIN was seen (the Fin event was emitted).
     pub fin: bool,
     /// A RST was seen.

@@ -447,13 +447,16 @@ impl TcpTracker {
         if f.syn && !f.rst {
             let half = &mut conn.halves[me];
             match half.isn {
-                Some(isn) if isn == seq => self.stats.retransmitted_segments += 1,
+                Some(isn) if isn == seq && half.syn_seen => self.stats.retransmitted_segments += 1,
                 Some(_) => {}
                 None => {
                     half.isn = Some(seq);
                     half.stream.start(seq.add(1));
-                    half.note_sent_up_to(seq.add(1));
                 }
+            }
+            if half.isn == Some(seq) {
+                half.syn_seen = true;
+                half.note_sent_up_to(seq.add(1));
             }
             if f.ack {
                 // A SYN-ACK acknowledges the client's ISN: that fixes where the

@@ -382,6 +382,20 @@ fn syn_ack_first_fixes_the_roles() {
 }
 
 #[test]
+fn syn_captured_after_its_syn_ack_is_no_retransmission() {
+    let p = Pair::new();
+    let mut run = Run::new();
+    run.feed(p.s(SISN, CISN + 1, "SA", b""));
+    run.feed(p.c(CISN, 0, "S", b""));
+    run.feed(p.c(CISN + 1, SISN + 1, "A", b""));
+    run.feed(p.c(CISN + 1, SISN + 1, "PA", b"hi"));
+    assert_eq!(run.stats().connections, 1);
+    assert_eq!(run.stats().retransmitted_segments, 0);
+    assert_eq!(run.rec.stream(0, C2S), b"hi");
+    assert!(run.rec.evs(0).contains(&Ev::Established));
+}
+
+#[test]
 fn retransmitted_syn_is_not_a_new_connection() {
     let p = Pair::new();
     let mut run = Run::new();
