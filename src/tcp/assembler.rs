@@ -48,11 +48,19 @@ pub struct Inserted {
     pub grown_by: u64,
 }
 
-#[derive(Debug, Default)]
-pub struct Assembler {
+/// The runs and the bytes, allocated only while something is buffered: most
+/// directions never see a gap, and a tracked connection must stay small.
+#[derive(Debug)]
+struct Store {
     contigs: [Contig; MAX_CONTIGS],
     len: usize,
     ring: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+pub struct Assembler {
+    /// `Some` exactly when at least one byte is buffered.
+    store: Option<Box<Store>>,
     buffered: u64,
 }
 
@@ -63,7 +71,7 @@ impl Assembler {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.store.is_none()
     }
 
     /// Bytes held right now.
@@ -74,30 +82,35 @@ impl Assembler {
 
     /// Bytes allocated for the ring.
     pub fn capacity(&self) -> u64 {
-        self.ring.len() as u64
+        self.store.as_ref().map_or(0, |s| s.ring.len() as u64)
+    }
+
+    fn runs(&self) -> &[Contig] {
+        self.store.as_ref().map_or(&[], |s| &s.contigs[..s.len])
     }
 
     /// The first buffered run, `(start, end)` in stream offsets.
     pub fn first(&self) -> Option<(u64, u64)> {
-        (self.len > 0).then(|| (self.contigs[0].start, self.contigs[0].end))
+        self.runs().first().map(|c| (c.start, c.end))
     }
 
     /// End of the last buffered run.
     pub fn last_end(&self) -> Option<u64> {
-        (self.len > 0).then(|| self.contigs[self.len - 1].end)
+        self.runs().last().map(|c| c.end)
     }
 
     /// Whether any byte of `[start, end)` is buffered.
     pub fn overlaps(&self, start: u64, end: u64) -> bool {
-        self.contigs[..self.len].iter().any(|c| c.start < end && start < c.end)
+        self.runs().iter().any(|c| c.start < end && start < c.end)
     }
 
     /// Ring size an insert ending at `end` would need (given the delivery front),
     /// or the current size if it already suffices.
     pub fn capacity_needed(&self, front: u64, end: u64, max_capacity: usize) -> u64 {
         let span = end.saturating_sub(front);
-        if span <= self.ring.len() as u64 {
-            return self.ring.len() as u64;
+        let current = self.capacity();
+        if span <= current {
+            return current;
         }
         let grown = span.next_power_of_two().max(MIN_RING as u64);
         grown.min(max_capacity as u64).max(span)
@@ -122,27 +135,31 @@ impl Assembler {
         let end = start + bytes.len() as u64;
         debug_assert!(start >= front);
         debug_assert!(end - front <= max_capacity as u64);
+        let needed = self.capacity_needed(front, end, max_capacity);
+        let store = self.store.get_or_insert_with(|| {
+            Box::new(Store { contigs: [Contig::default(); MAX_CONTIGS], len: 0, ring: Vec::new() })
+        });
         // Runs i..j touch [start, end] (overlap or adjacency): they merge with it.
-        let i = self.contigs[..self.len].iter().position(|c| c.end >= start).unwrap_or(self.len);
-        let j = i + self.contigs[i..self.len].iter().take_while(|c| c.start <= end).count();
-        let len_after = self.len - (j - i) + 1;
+        let i = store.contigs[..store.len].iter().position(|c| c.end >= start).unwrap_or(store.len);
+        let j = i + store.contigs[i..store.len].iter().take_while(|c| c.start <= end).count();
+        let len_after = store.len - (j - i) + 1;
         if len_after > MAX_CONTIGS {
+            // Only reachable with runs held, so the store is not left empty.
             return Err(Refused::TooManyHoles);
         }
 
-        let needed = self.capacity_needed(front, end, max_capacity);
-        if needed > self.ring.len() as u64 {
-            done.grown_by = needed - self.ring.len() as u64;
-            self.grow(needed as usize);
+        if needed > store.ring.len() as u64 {
+            done.grown_by = needed - store.ring.len() as u64;
+            store.grow(needed as usize);
         }
 
         // Copy the uncovered parts, compare the covered ones.
         let mut pos = start;
         for k in i..j {
-            let c = self.contigs[k];
+            let c = store.contigs[k];
             if c.start > pos {
                 let upto = c.start.min(end);
-                self.write(pos, &bytes[(pos - start) as usize..(upto - start) as usize]);
+                store.write(pos, &bytes[(pos - start) as usize..(upto - start) as usize]);
                 done.new_bytes += upto - pos;
             }
             let ov_start = c.start.max(pos);
@@ -150,30 +167,31 @@ impl Assembler {
             if ov_start < ov_end {
                 done.overlapped = true;
                 let new_copy = &bytes[(ov_start - start) as usize..(ov_end - start) as usize];
-                if !self.equal(ov_start, new_copy) {
+                if !store.equal(ov_start, new_copy) {
                     done.differs = true;
                 }
             }
             pos = pos.max(c.end);
         }
         if pos < end {
-            self.write(pos, &bytes[(pos - start) as usize..]);
+            store.write(pos, &bytes[(pos - start) as usize..]);
             done.new_bytes += end - pos;
         }
 
         let merged = if i < j {
-            Contig { start: start.min(self.contigs[i].start), end: end.max(self.contigs[j - 1].end) }
+            Contig { start: start.min(store.contigs[i].start), end: end.max(store.contigs[j - 1].end) }
         } else {
             Contig { start, end }
         };
         // Replace contigs[i..j] by `merged`.
+        let old_len = store.len;
         if j == i {
-            self.contigs.copy_within(i..self.len, i + 1);
+            store.contigs.copy_within(i..old_len, i + 1);
         } else {
-            self.contigs.copy_within(j..self.len, i + 1);
+            store.contigs.copy_within(j..old_len, i + 1);
         }
-        self.contigs[i] = merged;
-        self.len = len_after;
+        store.contigs[i] = merged;
+        store.len = len_after;
         self.buffered += done.new_bytes;
         Ok(done)
     }
@@ -181,32 +199,36 @@ impl Assembler {
     /// The buffered bytes of `[start, end)` (which must be buffered), as at most two
     /// slices because the ring may wrap in the middle.
     pub fn bytes(&self, start: u64, end: u64) -> (&[u8], &[u8]) {
-        let cap = self.ring.len() as u64;
-        let len = (end - start) as usize;
-        let at = (start % cap) as usize;
-        let first = len.min(self.ring.len() - at);
-        (&self.ring[at..at + first], &self.ring[..len - first])
+        match &self.store {
+            Some(store) => store.bytes(start, end),
+            None => (&[], &[]),
+        }
     }
 
     /// Drops the first run (after the caller delivered it). Returns the ring bytes
     /// released if that emptied the store.
     pub fn pop_front(&mut self) -> u64 {
-        if self.len == 0 {
-            return 0;
-        }
-        let c = self.contigs[0];
+        let Some(store) = self.store.as_mut() else { return 0 };
+        let c = store.contigs[0];
         self.buffered -= c.end - c.start;
-        self.contigs.copy_within(1..self.len, 0);
-        self.len -= 1;
-        if self.len == 0 {
-            let released = self.ring.len() as u64;
-            self.ring = Vec::new();
+        store.contigs.copy_within(1..store.len, 0);
+        store.len -= 1;
+        if store.len == 0 {
+            let released = store.ring.len() as u64;
+            self.store = None;
             released
         } else {
             0
         }
     }
 
+    #[cfg(test)]
+    fn run_list(&self) -> Vec<(u64, u64)> {
+        self.runs().iter().map(|c| (c.start, c.end)).collect()
+    }
+}
+
+impl Store {
     fn grow(&mut self, new_cap: usize) {
         let mut ring = vec![0u8; new_cap];
         if !self.ring.is_empty() {
@@ -218,6 +240,14 @@ impl Assembler {
             }
         }
         self.ring = ring;
+    }
+
+    fn bytes(&self, start: u64, end: u64) -> (&[u8], &[u8]) {
+        let cap = self.ring.len() as u64;
+        let len = (end - start) as usize;
+        let at = (start % cap) as usize;
+        let first = len.min(self.ring.len() - at);
+        (&self.ring[at..at + first], &self.ring[..len - first])
     }
 
     fn write(&mut self, start: u64, data: &[u8]) {
@@ -232,11 +262,6 @@ impl Assembler {
         let (a, b) = self.bytes(start, start + data.len() as u64);
         a == &data[..a.len()] && b == &data[a.len()..]
     }
-
-    #[cfg(test)]
-    fn runs(&self) -> Vec<(u64, u64)> {
-        self.contigs[..self.len].iter().map(|c| (c.start, c.end)).collect()
-    }
 }
 
 #[cfg(test)]
@@ -249,12 +274,12 @@ mod tests {
         let mut a = Assembler::new();
         a.insert(0, 10, b"abc", 1 << 16).unwrap();
         a.insert(0, 20, b"xyz", 1 << 16).unwrap();
-        assert_eq!(a.runs(), vec![(10, 13), (20, 23)]);
+        assert_eq!(a.run_list(), vec![(10, 13), (20, 23)]);
         // Adjacent on both sides: one run.
         let ins = a.insert(0, 13, &[b'd'; 7], 1 << 16).unwrap();
         assert_eq!(ins.new_bytes, 7);
         assert!(!ins.overlapped);
-        assert_eq!(a.runs(), vec![(10, 23)]);
+        assert_eq!(a.run_list(), vec![(10, 23)]);
         assert_eq!(a.buffered(), 13);
         let (x, y) = a.bytes(10, 23);
         assert_eq!([x, y].concat(), b"abcdddddddxyz");
@@ -282,7 +307,7 @@ mod tests {
         assert_eq!(a.insert(0, 500, b"y", 1 << 16), Err(Refused::TooManyHoles));
         // Filling an existing hole needs no new run, so it is still accepted.
         assert!(a.insert(0, 2, &[b'z'; 9], 1 << 16).is_ok());
-        assert_eq!(a.runs().len(), MAX_CONTIGS - 1);
+        assert_eq!(a.run_list().len(), MAX_CONTIGS - 1);
     }
 
     #[test]
@@ -327,7 +352,7 @@ mod tests {
                     k += 1;
                 }
             }
-            prop_assert_eq!(a.runs(), runs.clone());
+            prop_assert_eq!(a.run_list(), runs.clone());
             prop_assert_eq!(a.buffered(), model.iter().filter(|b| b.is_some()).count() as u64);
             for (s, e) in runs {
                 let (x, y) = a.bytes(s, e);

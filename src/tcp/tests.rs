@@ -938,3 +938,12 @@ proptest! {
         prop_assert_eq!(st.missing_bytes, missing);
     }
 }
+
+#[test]
+fn connection_state_stays_small() {
+    // One of these per tracked connection, up to `max_connections` of them: the
+    // out-of-order store is allocated only while a direction has gaps.
+    let size = std::mem::size_of::<conn::Conn>();
+    eprintln!("Conn is {size} bytes");
+    assert!(size <= 320, "Conn is {size} bytes");
+}
