@@ -523,7 +523,8 @@ impl TcpTracker {
         let wire_len = seg.payload_len as u64;
         let captured = &seg.payload[..seg.payload.len().min(seg.payload_len as usize)];
 
-        if !f.syn && !f.fin && wire_len <= 1 && is_keepalive_probe(conn, me, peer, seq, wire_len) {
+        let zero_window_probe = !f.syn && !f.fin && wire_len == 1 && is_zero_window_probe(conn, me, peer, seq);
+        if !f.syn && !f.fin && wire_len <= 1 && !zero_window_probe && is_keepalive_probe(conn, me, peer, seq, wire_len) {
             self.stats.keepalive_probes += 1;
             conn.halves[me].probe_answer = Some(seq.add(1));
             conn.halves[me].window = Some(seg.window);
@@ -537,7 +538,12 @@ impl TcpTracker {
             {
                 let half = &mut conn.halves[me];
                 half.stream.start(data_seq);
-                half.note_sent_up_to(data_seq.add(wire_len as u32));
+                // Like Wireshark, a zero-window probe does not move "next expected":
+                // its byte is sent again once the window opens, and the sender's
+                // pure ACKs meanwhile sit at the old value, not one below it.
+                if !zero_window_probe {
+                    half.note_sent_up_to(data_seq.add(wire_len as u32));
+                }
                 // New data supersedes an unanswered probe.
                 half.probe_answer = None;
             }
@@ -680,20 +686,23 @@ impl TcpTracker {
 /// is a retransmission of the last byte). A 1-byte segment *at* the next sequence
 /// number while the peer advertises a zero window is a zero-window probe: data.
 fn is_keepalive_probe(conn: &Conn, me: usize, peer: usize, seq: SeqNum, wire_len: u64) -> bool {
-    let mine = &conn.halves[me];
-    let theirs = &conn.halves[peer];
-    let next = mine.next_seq;
-    let peer_ack = theirs.last_ack;
-    let at_next = next.map_or(peer_ack == Some(seq), |n| n == seq);
-    if wire_len == 1 && theirs.window == Some(0) && at_next {
-        return false;
-    }
+    let next = conn.halves[me].next_seq;
+    let peer_ack = conn.halves[peer].last_ack;
     let one_before_next = next.is_some_and(|n| seq == n.sub(1))
         || peer_ack.is_some_and(|a| seq == a.sub(1) && next.is_none_or(|n| a >= n));
     if !one_before_next {
         return false;
     }
     wire_len == 0 || peer_ack.is_some_and(|a| a > seq)
+}
+
+/// A 1-byte segment (checked by the caller) at the next expected sequence number
+/// while the peer advertises a zero window: data probing the window, not a
+/// keep-alive.
+fn is_zero_window_probe(conn: &Conn, me: usize, peer: usize, seq: SeqNum) -> bool {
+    let theirs = &conn.halves[peer];
+    let at_next = conn.halves[me].next_seq.map_or(theirs.last_ack == Some(seq), |n| n == seq);
+    theirs.window == Some(0) && at_next
 }
 
 /// Gives up both directions' gaps and emits `End`.

@@ -615,6 +615,26 @@ fn zero_window_probe_is_data_not_keepalive() {
 }
 
 #[test]
+fn pure_ack_after_an_unaccepted_zero_window_probe_is_not_a_probe() {
+    let mut p = Pair::new();
+    let mut run = Run::new();
+    let (c, s) = exchange(&mut run, &p);
+    p.window = 0;
+    run.feed(p.s(s, c, "A", b""));
+    p.window = 65535;
+    run.feed(p.c(c, s, "PA", b"X")); // zero-window probe, not accepted
+    p.window = 0;
+    run.feed(p.s(s, c, "A", b""));
+    p.window = 65535;
+    run.feed(p.s(s, c, "A", b"")); // window opens
+    run.feed(p.s(s, c, "PA", b"late response"));
+    // The client's ACK still sits at `c`, one below the probe's end.
+    run.feed(p.c(c, s + 13, "A", b""));
+    assert_eq!(run.stats().keepalive_probes, 0);
+    assert_eq!(run.rec.count(|e| matches!(e, Ev::Probe(_))), 0);
+}
+
+#[test]
 fn vlans_separate_connections() {
     let p = Pair::new();
     let mut run = Run::new();
