@@ -44,6 +44,10 @@ pub(crate) struct Half {
     pub window: Option<u16>,
     /// The ACK number that would answer this side's last keep-alive probe.
     pub probe_answer: Option<SeqNum>,
+    /// A bare 0-byte segment sent before anything was known about this side's
+    /// sequence space (capture started while idle): a keep-alive probe if the
+    /// peer's next ACK is exactly one past it. (seq, capture time).
+    pub idle_probe_candidate: Option<(SeqNum, Timestamp)>,
     /// Bumped each time this side's out-of-order store becomes non-empty, so stale
     /// entries of the tracker's oldest-first queue can be recognised.
     pub buffer_epoch: u64,

@@ -29,6 +29,10 @@
 //!   peer's probe), Missing/Data of the peer's stream given up by this ACK,
 //!   KeepAliveProbe or this side's Missing/Data, Fin, End. On RST: buffered data of
 //!   both sides, Rst, End.
+//! - **Idle capture start:** a bare 0-byte segment sent before anything is known
+//!   about its side is recognised as a keep-alive probe when the peer's next ACK
+//!   is exactly one past it; its `KeepAliveProbe` (carrying its own timestamp)
+//!   then comes right before the `KeepAliveAck`.
 //! - **Closed connections** stay as tombstones that absorb trailing packets
 //!   silently until a new SYN, idle expiry, eviction or `finish`.
 
@@ -502,6 +506,16 @@ impl TcpTracker {
         }
 
         if f.ack {
+            if let Some((probe_seq, probe_ts)) = conn.halves[peer].idle_probe_candidate {
+                if ack == probe_seq.add(1) {
+                    // Recognised only now: report the probe (with its own time)
+                    // and its answer.
+                    conn.halves[peer].idle_probe_candidate = None;
+                    self.stats.keepalive_probes += 1;
+                    sink.on_stream_event(id, StreamEvent::KeepAliveProbe { dir: dir.flip(), ts: probe_ts });
+                    sink.on_stream_event(id, StreamEvent::KeepAliveAck { dir: dir.flip(), ts });
+                }
+            }
             if conn.halves[peer].probe_answer == Some(ack) {
                 conn.halves[peer].probe_answer = None;
                 sink.on_stream_event(id, StreamEvent::KeepAliveAck { dir: dir.flip(), ts });
@@ -523,6 +537,14 @@ impl TcpTracker {
         let wire_len = seg.payload_len as u64;
         let captured = &seg.payload[..seg.payload.len().min(seg.payload_len as usize)];
 
+        // Only the peer's very next ACK can confirm an idle-start candidate.
+        conn.halves[me].idle_probe_candidate = None;
+        if !f.syn && !f.fin && wire_len == 0 {
+            let mine = &conn.halves[me];
+            if mine.next_seq.is_none() && !mine.stream.is_started() && conn.halves[peer].last_ack.is_none() {
+                conn.halves[me].idle_probe_candidate = Some((seq, ts));
+            }
+        }
         let zero_window_probe = !f.syn && !f.fin && wire_len == 1 && is_zero_window_probe(conn, me, peer, seq);
         if !f.syn && !f.fin && wire_len <= 1 && !zero_window_probe && is_keepalive_probe(conn, me, peer, seq, wire_len) {
             self.stats.keepalive_probes += 1;

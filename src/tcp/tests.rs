@@ -566,10 +566,13 @@ fn probes_when_the_capture_starts_idle() {
     let p = Pair::new();
     let mut run = Run::new();
     let (c, s) = (777_000u32, 888_000u32);
-    // The very first probe cannot be recognised: nothing is known yet.
+    // The very first probe is recognised when the server's ACK is one past it.
     run.feed(p.c(c - 1, s, "A", b""));
+    assert_eq!(run.rec.count(|e| matches!(e, Ev::Probe(_))), 0);
     run.feed(p.s(s, c, "A", b""));
-    for _ in 0..4 {
+    assert_eq!(run.rec.evs(0)[1..].to_vec(), vec![Ev::Probe(C2S), Ev::ProbeAck(C2S)]);
+    assert_eq!(run.rec.events[1].2, t(1), "the probe keeps its own time");
+    for _ in 0..3 {
         run.feed(p.c(c - 1, s, "A", b""));
         run.feed(p.s(s, c, "A", b""));
     }
@@ -581,6 +584,19 @@ fn probes_when_the_capture_starts_idle() {
     assert!(run.rec.stream(0, C2S).is_empty());
     let st = run.stats();
     assert_eq!((st.keepalive_probes, st.retransmitted_segments, st.missing_bytes), (5, 0, 0));
+}
+
+#[test]
+fn bare_acks_at_an_idle_start_are_not_probes() {
+    let p = Pair::new();
+    let mut run = Run::new();
+    // Ordinary pure ACKs: each side's ACK equals the other's seq, never one past.
+    run.feed(p.c(777_000, 888_000, "A", b""));
+    run.feed(p.s(888_000, 777_000, "A", b""));
+    run.feed(p.c(777_000, 888_000, "A", b""));
+    run.feed(p.s(888_000, 777_000, "PA", b"data"));
+    assert_eq!(run.stats().keepalive_probes, 0);
+    assert_eq!(run.rec.count(|e| matches!(e, Ev::Probe(_) | Ev::ProbeAck(_))), 0);
 }
 
 #[test]
