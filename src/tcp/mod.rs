@@ -154,18 +154,24 @@ impl Default for TcpConfig {
 /// Counters of the TCP stage, for the report's warnings and for tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TcpStats {
+    /// Segments fed to `on_segment` (including those absorbed by tombstones).
     pub segments: u64,
+    /// Connections opened (Open events).
     pub connections: u64,
+    /// Segments carrying bytes already received (delivered or buffered), plus
+    /// repeated SYN / SYN-ACK / bare FIN. Keep-alive probes are never counted.
     pub retransmitted_segments: u64,
     /// Overlapping retransmissions whose bytes differed from what was delivered.
     pub overlaps_differing: u64,
     /// Gaps given up to keep the buffering bound.
     pub gaps_forced: u64,
+    /// Bytes reported in Missing events (all causes, truncation included).
     pub missing_bytes: u64,
     /// Bytes buffered out of order right now, over all connections.
     pub buffered_bytes: u64,
     /// Highest value `buffered_bytes` reached.
     pub buffered_bytes_peak: u64,
+    /// KeepAliveProbe events emitted.
     pub keepalive_probes: u64,
 }
 

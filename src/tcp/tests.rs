@@ -1010,3 +1010,19 @@ fn ring_memory_is_bounded_even_when_few_bytes_are_held() {
         assert_eq!(s[60_000], b'z');
     }
 }
+
+#[test]
+fn a_segment_to_itself_does_not_confuse_the_table() {
+    // src == dst (a self-connect, or forged): both directions map to one side.
+    let me = ep(9, 5555);
+    let p = Pair { client: me, server: me, window: 1000 };
+    let mut run = Run::new();
+    run.feed(p.c(10, 0, "S", b""));
+    run.feed(p.c(10, 11, "SA", b""));
+    run.feed(p.c(11, 11, "PA", b"abc"));
+    run.feed(p.c(10, 14, "A", b""));
+    run.feed(p.c(14, 14, "FA", b""));
+    run.finish();
+    assert_eq!(run.rec.count(|e| matches!(e, Ev::End(_))) as u64, run.stats().connections);
+    assert_eq!(run.stats().buffered_bytes, 0);
+}
