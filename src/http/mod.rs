@@ -6,6 +6,12 @@
 //! `ResponseHead`, `HttpEvent`, `FramingError`, `Role`, `sniff_role`, `Http1Conn`
 //! (new / on_data / on_missing / on_fin / finish / protocol).
 
+mod conn;
+mod framer;
+pub(crate) mod parse;
+#[cfg(test)]
+mod tests;
+
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 
@@ -179,51 +185,64 @@ pub enum Role {
 }
 
 /// Looks at the first bytes a side sent: a request line, a status line, or neither.
-#[allow(unused_variables)]
+/// A line cut short counts once it is unambiguous: `METHOD SP` for a request,
+/// `HTTP/` for a status line.
 pub fn sniff_role(bytes: &[u8]) -> Role {
-    unimplemented!("http helper")
+    use parse::{check_request_line, check_status_line, LineVerdict};
+    let start = bytes.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+    let first = &bytes[start..];
+    match check_request_line(first) {
+        LineVerdict::Match { .. } => return Role::Request,
+        LineVerdict::NeedMore if first.contains(&b' ') => return Role::Request,
+        _ => {}
+    }
+    match check_status_line(first) {
+        LineVerdict::Match { .. } => Role::Response,
+        LineVerdict::NeedMore if first.len() >= 5 => Role::Response,
+        _ => Role::Unknown,
+    }
 }
 
 /// HTTP/1.x state of one connection: two direction framers and the FIFO of
 /// pending requests. Requests travel `Dir::ClientToServer`.
 pub struct Http1Conn {
-    #[allow(dead_code)]
-    config: HttpConfig,
+    inner: conn::Conn,
 }
 
 impl Http1Conn {
     /// `in_sync` is false when the capture started mid-connection: each direction
     /// then skips bytes until a line that starts a message.
-    #[allow(unused_variables)]
     pub fn new(config: HttpConfig, in_sync: bool) -> Http1Conn {
-        unimplemented!("http helper")
+        Http1Conn { inner: conn::Conn::new(config, in_sync) }
     }
 
     /// Feeds the next in-order bytes of `dir`; events are appended to `out`.
-    #[allow(unused_variables)]
     pub fn on_data(&mut self, dir: Dir, ts: Timestamp, bytes: &[u8], out: &mut Vec<HttpEvent>) {
-        unimplemented!("http helper")
+        self.inner.on_data(dir, ts, bytes, out)
     }
 
     /// `len` bytes of `dir` were not captured.
-    #[allow(unused_variables)]
     pub fn on_missing(&mut self, dir: Dir, ts: Timestamp, len: u64, out: &mut Vec<HttpEvent>) {
-        unimplemented!("http helper")
+        self.inner.on_missing(dir, ts, len, out)
     }
 
     /// Side `dir` sent FIN (or RST): a close-delimited body ends here.
-    #[allow(unused_variables)]
     pub fn on_fin(&mut self, dir: Dir, ts: Timestamp, out: &mut Vec<HttpEvent>) {
-        unimplemented!("http helper")
+        self.inner.on_fin(dir, ts, out)
     }
 
     /// The connection ended: messages still open end with `complete: false`.
-    #[allow(unused_variables)]
     pub fn finish(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
-        unimplemented!("http helper")
+        self.inner.finish(ts, out)
     }
 
     pub fn protocol(&self) -> Protocol {
-        unimplemented!("http helper")
+        self.inner.protocol()
+    }
+
+    /// Bytes `dir` sent after the connection became a tunnel (CONNECT 2xx, 101); they
+    /// are counted, not parsed. (Added beside the fixed interface.)
+    pub fn tunnel_bytes(&self, dir: Dir) -> u64 {
+        self.inner.tunnel_bytes(dir)
     }
 }
