@@ -194,9 +194,9 @@ impl Conn {
 
     pub(crate) fn on_data(&mut self, dir: Dir, ts: Timestamp, mut bytes: &[u8], out: &mut Vec<HttpEvent>) {
         let d = dir.index();
-        let in_sync_start = self.protocol == Protocol::Unknown && matches!(self.framers[d].state, State::ResyncLine)
-            && self.framers[d].buf.is_empty();
-        if in_sync_start {
+        let first_run = !self.framers[d].seen_data;
+        self.framers[d].seen_data = true;
+        if first_run && self.protocol == Protocol::Unknown && self.framers[d].state == State::ResyncLine {
             // Mid-connection capture: a TLS record header at the start of a run is the
             // best early sign of TLS we can get without a handshake.
             if super::parse::looks_like_tls(bytes) == Some(true) {

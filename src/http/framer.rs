@@ -206,6 +206,8 @@ pub(crate) struct Framer {
     /// Timestamp of the segment whose bytes began `buf` while a decision was pending
     /// (protocol detection, 100-continue), so they keep it when fed again.
     pub held_ts: Timestamp,
+    /// Any bytes (not gaps) arrived in this direction yet.
+    pub seen_data: bool,
 }
 
 impl Framer {
@@ -226,6 +228,7 @@ impl Framer {
             expect_rejected: false,
             tunnel_bytes: 0,
             held_ts: Timestamp::ZERO,
+            seen_data: false,
         }
     }
 
