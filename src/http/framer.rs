@@ -208,6 +208,8 @@ pub(crate) struct Framer {
     pub held_ts: Timestamp,
     /// Any bytes (not gaps) arrived in this direction yet.
     pub seen_data: bool,
+    /// Length of the held candidate line when it was last checked.
+    checked_len: usize,
 }
 
 impl Framer {
@@ -229,6 +231,7 @@ impl Framer {
             tunnel_bytes: 0,
             held_ts: Timestamp::ZERO,
             seen_data: false,
+            checked_len: 0,
         }
     }
 
@@ -437,6 +440,7 @@ impl Framer {
                 }
                 LineVerdict::NeedMore => {
                     self.buf.extend_from_slice(bytes);
+                    self.checked_len = bytes.len();
                     self.ts_first = ts;
                     (bytes.len(), None)
                 }
@@ -444,6 +448,9 @@ impl Framer {
         } else {
             let take = memchr(b'\n', bytes).map_or(bytes.len(), |p| p + 1);
             self.buf.extend_from_slice(&bytes[..take]);
+            if !self.worth_rechecking(bytes[take - 1] == b'\n') {
+                return (take, None);
+            }
             match self.check_start_line(&self.buf) {
                 LineVerdict::Match { http09, .. } => {
                     self.enter_head_after_line();
@@ -463,6 +470,20 @@ impl Framer {
         }
     }
 
+    /// A held candidate line is re-parsed from its start, so with bytes trickling in
+    /// one at a time checking on every arrival would be quadratic. Check when the
+    /// line is whole, or when it has doubled since the last check: linear overall,
+    /// and garbage is still rejected soon after it starts.
+    fn worth_rechecking(&mut self, line_complete: bool) -> bool {
+        let len = self.buf.len();
+        if line_complete || len >= MAX_CANDIDATE_LINE || len >= 2 * self.checked_len {
+            self.checked_len = len;
+            true
+        } else {
+            false
+        }
+    }
+
     fn enter_head_after_line(&mut self) {
         self.state = State::Head;
         self.first_line_done = true;
@@ -473,7 +494,13 @@ impl Framer {
     pub(crate) fn step_detect(&mut self, bytes: &[u8]) -> (usize, Option<super::Protocol>) {
         let room = MAX_CANDIDATE_LINE.saturating_sub(self.buf.len()).max(1);
         let take = memchr(b'\n', bytes).map_or(bytes.len(), |p| p + 1).min(room);
+        let was_empty = self.buf.is_empty();
         self.buf.extend_from_slice(&bytes[..take]);
+        if was_empty {
+            self.checked_len = self.buf.len();
+        } else if !self.worth_rechecking(bytes[take - 1] == b'\n') {
+            return (take, None);
+        }
         let verdict = detect(&self.buf);
         match verdict {
             None if self.buf.len() >= MAX_CANDIDATE_LINE => (take, Some(super::Protocol::Other)),
@@ -491,12 +518,16 @@ impl Framer {
                 LineVerdict::NeedMore if bytes.len() >= MAX_CANDIDATE_LINE => (0, Decision::Body),
                 LineVerdict::NeedMore => {
                     self.buf.extend_from_slice(bytes);
+                    self.checked_len = bytes.len();
                     (bytes.len(), Decision::NeedMore)
                 }
             };
         }
         let take = memchr(b'\n', bytes).map_or(bytes.len(), |p| p + 1);
         self.buf.extend_from_slice(&bytes[..take]);
+        if !self.worth_rechecking(bytes[take - 1] == b'\n') {
+            return (take, Decision::NeedMore);
+        }
         match check_request_line(&self.buf) {
             LineVerdict::Match { .. } => (take, Decision::NewRequest),
             LineVerdict::No => (take, Decision::Body),

@@ -779,3 +779,156 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn long_candidate_lines_trickling_in_stay_bounded_and_correct() {
+    // Resync through a long plausible line fed a byte at a time, then a real request.
+    let mut stream = b"GET /".to_vec();
+    stream.extend(std::iter::repeat_n(b'a', 7000));
+    stream.extend_from_slice(b" NOT-A-VERSION\r\nGET /real HTTP/1.1\r\n\r\n");
+    let steps: Vec<(Dir, &[u8])> = stream.chunks(1).map(|b| (C, b)).collect();
+    let out = summary(&run_cfg(HttpConfig::default(), false, &steps));
+    assert_eq!(out, ["proto http1", "req0 GET /real", "end C 0 none"]);
+    // A first line that never ends is "other" once it passes the bound.
+    let junk = vec![b'A'; 9000];
+    let steps: Vec<(Dir, &[u8])> = junk.chunks(1).map(|b| (S, b)).collect();
+    assert_eq!(summary(&run_cfg(HttpConfig::default(), true, &steps)), ["proto other"]);
+    // A banner trickling in is rejected when its line ends, not after the bound.
+    let banner = b"SSH-2.0-OpenSSH_9.6\r\n";
+    let mut conn = Http1Conn::new(HttpConfig::default(), true);
+    let mut out = Vec::new();
+    for b in banner.chunks(1) {
+        conn.on_data(S, ts(1), b, &mut out);
+    }
+    assert_eq!(conn.protocol(), Protocol::Other);
+    // The 100-continue decision on a request line arriving a byte at a time.
+    let mut steps: Vec<(Dir, &[u8])> = vec![
+        (C, b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"),
+        (S, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"),
+    ];
+    let next = b"DELETE /x HTTP/1.1\r\n\r\n";
+    steps.extend(next.chunks(1).map(|b| (C, b)));
+    let out = summary(&run(&steps));
+    assert_eq!(out[4..], ["end C 0 content-length", "req1 DELETE /x", "end C 0 none"]);
+}
+
+// ---- real captures from the shared corpus ----
+
+/// A minimal stand-in for the capture and TCP stages, enough for the clean
+/// single-connection captures below: little-endian µs pcap, Ethernet, in-order
+/// delivery per direction (retransmitted bytes dropped, early segments held back).
+fn corpus_events(path: &str) -> Vec<HttpEvent> {
+    use etherparse::{SlicedPacket, TransportSlice};
+    use std::collections::BTreeMap;
+    let file = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(&file[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian µs pcap expected");
+    let u32_at = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
+    let mut conn = Http1Conn::new(HttpConfig::default(), true);
+    let mut out = Vec::new();
+    let mut client_port: Option<u16> = None;
+    let mut next_seq: [Option<u32>; 2] = [None, None];
+    let mut held: [BTreeMap<u32, Vec<u8>>; 2] = [BTreeMap::new(), BTreeMap::new()];
+    let mut fin_at: [Option<u32>; 2] = [None, None];
+    let mut at = 24;
+    while at + 16 <= file.len() {
+        let t = Timestamp::from_secs_nanos(i64::from(u32_at(at)), i64::from(u32_at(at + 4)) * 1000);
+        let len = u32_at(at + 8) as usize;
+        let packet = &file[at + 16..at + 16 + len];
+        at += 16 + len;
+        let Ok(sliced) = SlicedPacket::from_ethernet(packet) else { continue };
+        let Some(TransportSlice::Tcp(tcp)) = sliced.transport else { continue };
+        if tcp.syn() && !tcp.ack() {
+            client_port.get_or_insert(tcp.source_port());
+        }
+        let Some(client) = client_port else { continue };
+        let dir = if tcp.source_port() == client { C } else { S };
+        let d = dir.index();
+        let seq = tcp.sequence_number();
+        if tcp.syn() {
+            next_seq[d] = Some(seq.wrapping_add(1));
+            continue;
+        }
+        let payload = tcp.payload();
+        if tcp.fin() {
+            fin_at[d] = Some(seq.wrapping_add(payload.len() as u32));
+        }
+        if !payload.is_empty() {
+            held[d].entry(seq).or_insert_with(|| payload.to_vec());
+        }
+        let Some(mut next) = next_seq[d] else { continue };
+        while let Some((&s, _)) = held[d].iter().next() {
+            if s > next {
+                break;
+            }
+            let bytes = held[d].remove(&s).unwrap();
+            let skip = (next - s) as usize;
+            if skip < bytes.len() {
+                conn.on_data(dir, t, &bytes[skip..], &mut out);
+                next = s + bytes.len() as u32;
+            }
+        }
+        next_seq[d] = Some(next);
+        if fin_at[d] == Some(next) {
+            fin_at[d] = None;
+            conn.on_fin(dir, t, &mut out);
+        }
+    }
+    conn.finish(Timestamp(i64::MAX), &mut out);
+    out
+}
+
+fn corpus(rel: &str) -> String {
+    format!("{}/../shared/corpus/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn corpus_two_100_continue_before_200() {
+    let out = summary(&corpus_events(&corpus("suricata/http-multiple100/input.pcap")));
+    // The second 100 arrives while the body is being sent; the 34 498-byte multipart
+    // body carries the 34 293-byte file Suricata expects.
+    assert_eq!(
+        out,
+        [
+            "proto http1",
+            "req0 POST /upload",
+            "res0 100 interim",
+            "body C",
+            "res0 100 interim",
+            "end C 34498 content-length",
+            "res0 200",
+            "body S",
+            "end S 27 content-length",
+        ]
+    );
+}
+
+#[test]
+fn corpus_100_continue_upload() {
+    let events = corpus_events(&corpus("zeek/http.100-continue/100-continue.pcap"));
+    let out = summary(&events);
+    assert!(out.iter().all(|l| !l.starts_with("err") && !l.ends_with(" cut")), "{out:?}");
+    let HttpEvent::RequestHead { head, .. } = events.iter().find(|e| matches!(e, HttpEvent::RequestHead { .. })).unwrap() else {
+        unreachable!()
+    };
+    assert_eq!((head.method.as_str(), head.expect.as_deref()), ("POST", Some("100-continue")));
+    let statuses: Vec<&String> = out.iter().filter(|l| l.starts_with("res")).collect();
+    assert_eq!(statuses, ["res0 100 interim", "res0 200"], "{out:?}");
+}
+
+#[test]
+fn corpus_forty_pipelined_requests_pair_in_order() {
+    let events = corpus_events(&corpus("suricata/http-protocol-nodup/input.pcap"));
+    let answers: Vec<Option<u64>> = events
+        .iter()
+        .filter_map(|e| match e {
+            HttpEvent::ResponseHead { answers, interim: false, .. } => Some(*answers),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answers, (0..40).map(Some).collect::<Vec<_>>());
+    let requests = events.iter().filter(|e| matches!(e, HttpEvent::RequestHead { .. })).count();
+    assert_eq!(requests, 40);
+    let bad: Vec<&HttpEvent> =
+        events.iter().filter(|e| matches!(e, HttpEvent::Error { .. } | HttpEvent::MessageEnd { complete: false, .. })).collect();
+    assert!(bad.is_empty(), "{bad:?}");
+}
