@@ -5,6 +5,59 @@
 //! INTERFACE (fixed): `HttpConfig`, `Version`, `Framing`, `Protocol`, `RequestHead`,
 //! `ResponseHead`, `HttpEvent`, `FramingError`, `Role`, `sniff_role`, `Http1Conn`
 //! (new / on_data / on_missing / on_fin / finish / protocol).
+//! (Added: `Http1Conn::tunnel_bytes`.)
+//!
+//! Layout: `parse.rs` holds the nom 8 line parsers (start lines, header fields,
+//! Content-Length), `framer.rs` the per-direction byte machine (head end search,
+//! body counting, chunked decoding, resync), `conn.rs` what needs both directions
+//! (body length per RFC 9112 §6.3, FIFO pairing, tunnels, 100-continue, detection).
+//!
+//! Behaviour worth knowing when consuming the events:
+//! - **Heads** are found by scanning only newly arrived bytes for line ends; the start
+//!   line is checked as soon as it is whole, the head is parsed once when its empty
+//!   line arrives. A head split across segments is copied into one reusable buffer
+//!   per direction; a head within one segment is parsed in place. Body bytes are
+//!   never copied. Empty lines between messages are skipped.
+//! - **Timestamps**: `ts_first` is the segment with the start line's first byte,
+//!   `ts_head` the one completing the head; `MessageEnd.ts` is always the timestamp of
+//!   the message's *last byte* (for a bodiless message, its head's), also when the end
+//!   is only known later (a FIN ending a close-delimited body, `finish`).
+//! - **BodyStart** marks the first byte after the head for messages that have a body,
+//!   chunk-size lines included; `body_bytes` of a chunked message is the sum of its
+//!   chunk sizes.
+//! - **Tunnels** (101, 2xx to CONNECT): the response ends at its head with
+//!   `Framing::Tunnel`, `body_bytes: 0`, `complete: true`, then `ProtocolDetected
+//!   {Tunnel}`; later bytes of both directions are only counted (`tunnel_bytes`). Bytes
+//!   the client sent before that response are still parsed as HTTP.
+//! - **Expect: 100-continue**: if the final response (≥ 200) arrives before any body
+//!   byte of a request that announced `100-continue` and a body, the client's next
+//!   bytes are looked at first: if they form a request line, the client chose not to
+//!   send the body, so that request ends with `body_bytes: 0`, `complete: true` (at
+//!   its head's timestamp) and the new request is parsed; otherwise they are body.
+//! - **Losses** (`on_missing`): inside a Content-Length or close-delimited body the
+//!   gap counts as body and the message still ends `complete: true` (the length
+//!   fixes the end, so the framing survives); a gap that runs past the end of a
+//!   Content-Length body ends it and then desynchronises. In a head, between
+//!   messages or in a chunked body: `Error{Desync}`, an open message ends
+//!   `complete: false`, and the direction resynchronises at the next request line
+//!   (client) or status line (server). `in_sync: false` starts both directions there.
+//! - **Errors**: `MalformedHead`, `HeadTooLong` and `BadChunk` resynchronise;
+//!   `BadContentLength` (also used for a request whose Transfer-Encoding does not end
+//!   in chunked, RFC 9112 §6.3 rule 4) ends the message `complete: false` and stops
+//!   parsing that direction.
+//! - **HTTP/0.9**: `GET /path` without a version is a complete request; when the
+//!   oldest waiting request is 0.9 and the server's bytes do not start with `H`, a
+//!   response head with status 0, version 0.9 and no fields stands for the bare
+//!   close-delimited answer.
+//! - **Detection**: on the connection's first line (bounded at 8 KiB): a TLS record
+//!   header, the HTTP/2 preface or anything that cannot become a request or status
+//!   line stops parsing of both directions (`ProtocolDetected{Tls|Http2|Other}`).
+
+mod conn;
+mod framer;
+pub(crate) mod parse;
+#[cfg(test)]
+mod tests;
 
 use crate::tcp::Dir;
 use crate::time::Timestamp;
@@ -179,51 +232,64 @@ pub enum Role {
 }
 
 /// Looks at the first bytes a side sent: a request line, a status line, or neither.
-#[allow(unused_variables)]
+/// A line cut short counts once it is unambiguous: `METHOD SP` for a request,
+/// `HTTP/` for a status line.
 pub fn sniff_role(bytes: &[u8]) -> Role {
-    unimplemented!("http helper")
+    use parse::{check_request_line, check_status_line, LineVerdict};
+    let start = bytes.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+    let first = &bytes[start..];
+    match check_request_line(first) {
+        LineVerdict::Match { .. } => return Role::Request,
+        LineVerdict::NeedMore if first.contains(&b' ') => return Role::Request,
+        _ => {}
+    }
+    match check_status_line(first) {
+        LineVerdict::Match { .. } => Role::Response,
+        LineVerdict::NeedMore if first.len() >= 5 => Role::Response,
+        _ => Role::Unknown,
+    }
 }
 
 /// HTTP/1.x state of one connection: two direction framers and the FIFO of
 /// pending requests. Requests travel `Dir::ClientToServer`.
 pub struct Http1Conn {
-    #[allow(dead_code)]
-    config: HttpConfig,
+    inner: conn::Conn,
 }
 
 impl Http1Conn {
     /// `in_sync` is false when the capture started mid-connection: each direction
     /// then skips bytes until a line that starts a message.
-    #[allow(unused_variables)]
     pub fn new(config: HttpConfig, in_sync: bool) -> Http1Conn {
-        unimplemented!("http helper")
+        Http1Conn { inner: conn::Conn::new(config, in_sync) }
     }
 
     /// Feeds the next in-order bytes of `dir`; events are appended to `out`.
-    #[allow(unused_variables)]
     pub fn on_data(&mut self, dir: Dir, ts: Timestamp, bytes: &[u8], out: &mut Vec<HttpEvent>) {
-        unimplemented!("http helper")
+        self.inner.on_data(dir, ts, bytes, out)
     }
 
     /// `len` bytes of `dir` were not captured.
-    #[allow(unused_variables)]
     pub fn on_missing(&mut self, dir: Dir, ts: Timestamp, len: u64, out: &mut Vec<HttpEvent>) {
-        unimplemented!("http helper")
+        self.inner.on_missing(dir, ts, len, out)
     }
 
     /// Side `dir` sent FIN (or RST): a close-delimited body ends here.
-    #[allow(unused_variables)]
     pub fn on_fin(&mut self, dir: Dir, ts: Timestamp, out: &mut Vec<HttpEvent>) {
-        unimplemented!("http helper")
+        self.inner.on_fin(dir, ts, out)
     }
 
     /// The connection ended: messages still open end with `complete: false`.
-    #[allow(unused_variables)]
     pub fn finish(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
-        unimplemented!("http helper")
+        self.inner.finish(ts, out)
     }
 
     pub fn protocol(&self) -> Protocol {
-        unimplemented!("http helper")
+        self.inner.protocol()
+    }
+
+    /// Bytes `dir` sent after the connection became a tunnel (CONNECT 2xx, 101); they
+    /// are counted, not parsed. (Added beside the fixed interface.)
+    pub fn tunnel_bytes(&self, dir: Dir) -> u64 {
+        self.inner.tunnel_bytes(dir)
     }
 }

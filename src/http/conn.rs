@@ -1,0 +1,598 @@
+//! Both directions of a connection together: what a head means for framing (which
+//! needs the request a response answers), FIFO pairing, interim responses, tunnels,
+//! the 100-continue decision, protocol detection, losses and the end of the stream.
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
+use super::framer::{Body, Chunk, Decision, Framer, HeadStep, State};
+use super::parse::{chunked_is_final, parse_content_length, parse_head, HeaderSink, StartLine};
+use super::{Framing, FramingError, HttpConfig, HttpEvent, Protocol, RequestHead, ResponseHead, Version};
+use crate::tcp::Dir;
+use crate::time::Timestamp;
+
+const CLIENT: usize = 0;
+const SERVER: usize = 1;
+
+/// A request waiting for its final response.
+#[derive(Clone, Debug)]
+struct Pending {
+    index: u64,
+    is_head: bool,
+    is_connect: bool,
+    version: Version,
+}
+
+pub(crate) struct Conn {
+    config: HttpConfig,
+    framers: [Framer; 2],
+    pending: VecDeque<Pending>,
+    next_index: u64,
+    protocol: Protocol,
+}
+
+/// The header fields keepscope keeps, filled while the head is parsed.
+#[derive(Default)]
+struct Fields {
+    values: [Option<String>; 7],
+    /// Field the last header line filled, for obs-fold continuations.
+    last: Option<usize>,
+}
+
+/// Slot order of `Fields::values`.
+const FIELD_NAMES: [&[u8]; 7] =
+    [b"connection", b"keep-alive", b"expect", b"host", b"upgrade", b"content-length", b"transfer-encoding"];
+
+impl HeaderSink for Fields {
+    fn header(&mut self, name: &[u8], value: &[u8]) {
+        self.last = FIELD_NAMES.iter().position(|n| n.eq_ignore_ascii_case(name));
+        if let Some(slot) = self.last {
+            let value = String::from_utf8_lossy(value);
+            match &mut self.values[slot] {
+                Some(joined) => {
+                    joined.push_str(", ");
+                    joined.push_str(&value);
+                }
+                empty => *empty = Some(value.into_owned()),
+            }
+        }
+    }
+
+    fn fold(&mut self, piece: &[u8]) {
+        if let Some(Some(value)) = self.last.map(|slot| &mut self.values[slot]) {
+            if !piece.is_empty() {
+                value.push(' ');
+                value.push_str(&String::from_utf8_lossy(piece));
+            }
+        }
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    match String::from_utf8_lossy(bytes) {
+        Cow::Borrowed(s) => s.to_owned(),
+        Cow::Owned(s) => s,
+    }
+}
+
+fn head_len_u32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+fn parse_request(head: &[u8], max_headers: usize) -> Result<RequestHead, FramingError> {
+    let mut f = Fields::default();
+    let StartLine::Request(line) = parse_head(head, true, max_headers, &mut f)? else {
+        return Err(FramingError::MalformedHead);
+    };
+    let [connection, keep_alive, expect, host, upgrade, content_length, transfer_encoding] = f.values;
+    Ok(RequestHead {
+        method: lossy(line.method),
+        uri: lossy(line.target),
+        version: line.version,
+        connection,
+        keep_alive,
+        expect,
+        host,
+        upgrade,
+        content_length,
+        transfer_encoding,
+        head_bytes: head_len_u32(head.len()),
+    })
+}
+
+fn parse_response(head: &[u8], max_headers: usize) -> Result<ResponseHead, FramingError> {
+    let mut f = Fields::default();
+    let StartLine::Status(line) = parse_head(head, false, max_headers, &mut f)? else {
+        return Err(FramingError::MalformedHead);
+    };
+    let [connection, keep_alive, _expect, _host, upgrade, content_length, transfer_encoding] = f.values;
+    Ok(ResponseHead {
+        status: line.status,
+        reason: lossy(line.reason),
+        version: line.version,
+        connection,
+        keep_alive,
+        upgrade,
+        content_length,
+        transfer_encoding,
+        head_bytes: head_len_u32(head.len()),
+    })
+}
+
+/// Body framing chosen from the length fields (RFC 9112 §6.3 rules 3–6).
+enum LengthRule {
+    Chunked,
+    Length(u64),
+    /// No length field: a request has no body, a response runs to the close.
+    Absent,
+    /// Transfer-Encoding without final chunked: a response runs to the close, a request
+    /// cannot be framed.
+    OtherCoding,
+    BadLength,
+}
+
+fn length_rule(transfer_encoding: Option<&str>, content_length: Option<&str>) -> LengthRule {
+    match (transfer_encoding, content_length) {
+        // Transfer-Encoding overrides Content-Length (rule 3).
+        (Some(te), _) if chunked_is_final(te) => LengthRule::Chunked,
+        (Some(_), _) => LengthRule::OtherCoding,
+        (None, Some(cl)) => parse_content_length(cl).map_or(LengthRule::BadLength, LengthRule::Length),
+        (None, None) => LengthRule::Absent,
+    }
+}
+
+impl Conn {
+    pub(crate) fn new(config: HttpConfig, in_sync: bool) -> Conn {
+        let initial = if in_sync { State::Detect } else { State::ResyncLine };
+        Conn {
+            config,
+            framers: [Framer::new(Dir::ClientToServer, initial.clone()), Framer::new(Dir::ServerToClient, initial)],
+            pending: VecDeque::new(),
+            next_index: 0,
+            protocol: Protocol::Unknown,
+        }
+    }
+
+    pub(crate) fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// Bytes counted in `dir` after the connection became a tunnel.
+    pub(crate) fn tunnel_bytes(&self, dir: Dir) -> u64 {
+        self.framers[dir.index()].tunnel_bytes
+    }
+
+    /// Capacity of the head buffer of `dir`, to check that bodies are never buffered.
+    #[cfg(test)]
+    pub(crate) fn buffer_capacity(&self, dir: Dir) -> usize {
+        self.framers[dir.index()].buf.capacity()
+    }
+
+    fn set_protocol(&mut self, protocol: Protocol, ts: Timestamp, out: &mut Vec<HttpEvent>) {
+        if self.protocol != protocol {
+            self.protocol = protocol;
+            out.push(HttpEvent::ProtocolDetected { protocol, ts });
+        }
+    }
+
+    /// Feeds bytes that were held back while something was being decided, then gives
+    /// the buffer back so its capacity is reused.
+    /// They are fed with the timestamp of the segment that began them.
+    fn refeed_buffer(&mut self, d: usize, out: &mut Vec<HttpEvent>) {
+        let held = std::mem::take(&mut self.framers[d].buf);
+        if !held.is_empty() {
+            let ts = self.framers[d].held_ts;
+            self.on_data(self.framers[d].dir, ts, &held, out);
+        }
+        let f = &mut self.framers[d];
+        if f.buf.is_empty() {
+            let mut held = held;
+            held.clear();
+            f.buf = held;
+        }
+    }
+
+    pub(crate) fn on_data(&mut self, dir: Dir, ts: Timestamp, mut bytes: &[u8], out: &mut Vec<HttpEvent>) {
+        let d = dir.index();
+        let first_run = !self.framers[d].seen_data;
+        self.framers[d].seen_data = true;
+        if first_run && self.protocol == Protocol::Unknown && self.framers[d].state == State::ResyncLine {
+            // Mid-connection capture: a TLS record header at the start of a run is the
+            // best early sign of TLS we can get without a handshake.
+            if super::parse::looks_like_tls(bytes) == Some(true) {
+                self.set_protocol(Protocol::Tls, ts, out);
+                self.framers.iter_mut().for_each(Framer::stop);
+                return;
+            }
+        }
+        while !bytes.is_empty() {
+            let max_head = self.config.max_head_bytes;
+            let f = &mut self.framers[d];
+            match f.state {
+                State::Stopped => return,
+                State::Tunnel => {
+                    f.tunnel_bytes += bytes.len() as u64;
+                    return;
+                }
+                State::Detect => {
+                    if f.buf.is_empty() {
+                        f.held_ts = ts;
+                    }
+                    if self.protocol == Protocol::Http1 {
+                        // The other direction already showed this is HTTP.
+                        f.state = State::Start;
+                        self.refeed_buffer(d, out);
+                        continue;
+                    }
+                    let (n, verdict) = f.step_detect(bytes);
+                    bytes = &bytes[n..];
+                    match verdict {
+                        None => {}
+                        Some(Protocol::Http1) => {
+                            self.set_protocol(Protocol::Http1, ts, out);
+                            self.framers[d].state = State::Start;
+                            self.refeed_buffer(d, out);
+                        }
+                        Some(other) => {
+                            self.set_protocol(other, ts, out);
+                            self.framers.iter_mut().for_each(Framer::stop);
+                            return;
+                        }
+                    }
+                }
+                State::Start => {
+                    if d == SERVER && bytes[0] != b'H' && self.pending.front().is_some_and(|p| p.version == Version::Http09) {
+                        self.http09_response(ts, out);
+                        continue;
+                    }
+                    let n = f.step_start(bytes, ts);
+                    bytes = &bytes[n..];
+                }
+                State::Head => {
+                    let (n, step) = f.step_head(bytes, max_head);
+                    match step {
+                        HeadStep::Partial => {}
+                        HeadStep::Bad { error, at_line_start } => {
+                            f.error(ts, error, out);
+                            f.resync(at_line_start);
+                        }
+                        HeadStep::Ready { len, in_buf } => {
+                            let source = if in_buf { HeadSource::Buf } else { HeadSource::Input(&bytes[..len]) };
+                            self.on_head(d, source, ts, out);
+                        }
+                    }
+                    bytes = &bytes[n..];
+                }
+                State::Body(_) => {
+                    if f.expect_rejected && !f.body_started {
+                        if f.buf.is_empty() {
+                            f.held_ts = ts;
+                        }
+                        let (n, decision) = f.step_decide(bytes);
+                        bytes = &bytes[n..];
+                        match decision {
+                            Decision::NeedMore => {}
+                            Decision::NewRequest => {
+                                // The client withdrew the body after the final answer:
+                                // the request ended with its head.
+                                f.end_message(true, out);
+                                f.state = State::Start;
+                                self.refeed_buffer(d, out);
+                            }
+                            Decision::Body => {
+                                f.expect_rejected = false;
+                                self.refeed_buffer(d, out);
+                            }
+                        }
+                        continue;
+                    }
+                    let max_trailer = self.config.max_head_bytes;
+                    let n = f.step_body(bytes, ts, max_trailer, out);
+                    bytes = &bytes[n..];
+                }
+                State::ResyncLine | State::ResyncSkip => {
+                    let (n, found) = f.step_resync(bytes, ts);
+                    bytes = &bytes[n..];
+                    if let Some(http09) = found {
+                        if self.protocol == Protocol::Unknown {
+                            self.set_protocol(Protocol::Http1, ts, out);
+                        }
+                        if http09 {
+                            self.on_head(d, HeadSource::Buf, ts, out);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A complete head in direction `d`.
+    fn on_head(&mut self, d: usize, source: HeadSource<'_>, ts: Timestamp, out: &mut Vec<HttpEvent>) {
+        let max_headers = self.config.max_headers;
+        let head: &[u8] = match source {
+            HeadSource::Buf => &self.framers[d].buf,
+            HeadSource::Input(h) => h,
+        };
+        let parsed = if d == CLIENT {
+            parse_request(head, max_headers).map(Parsed::Request)
+        } else {
+            parse_response(head, max_headers).map(Parsed::Response)
+        };
+        let f = &mut self.framers[d];
+        f.head_consumed();
+        f.last_ts = ts;
+        f.state = State::Start;
+        match parsed {
+            Err(error) => {
+                f.error(ts, error, out);
+                f.resync(true);
+            }
+            Ok(Parsed::Request(head)) => self.on_request(head, ts, out),
+            Ok(Parsed::Response(head)) => self.on_response(head, ts, out),
+        }
+    }
+
+    fn on_request(&mut self, head: RequestHead, ts: Timestamp, out: &mut Vec<HttpEvent>) {
+        if self.protocol == Protocol::Unknown {
+            self.set_protocol(Protocol::Http1, ts, out);
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        self.pending.push_back(Pending {
+            index,
+            is_head: head.method.eq_ignore_ascii_case("HEAD"),
+            is_connect: head.method.eq_ignore_ascii_case("CONNECT"),
+            version: head.version,
+        });
+        let rule = length_rule(head.transfer_encoding.as_deref(), head.content_length.as_deref());
+        let expects_continue =
+            head.expect.as_deref().is_some_and(|e| e.split(',').any(|v| v.trim().eq_ignore_ascii_case("100-continue")));
+        let f = &mut self.framers[CLIENT];
+        out.push(HttpEvent::RequestHead { index, ts_first: f.ts_first, ts_head: ts, head });
+        while self.pending.len() > self.config.max_pending_requests {
+            self.pending.pop_front();
+            f.error(ts, FramingError::TooManyPending, out);
+        }
+        f.msg_index = Some(index);
+        let body = match rule {
+            LengthRule::Chunked => Some((Framing::Chunked, Body::Chunked(Chunk::start()))),
+            LengthRule::Length(0) => {
+                f.framing = Framing::ContentLength;
+                None
+            }
+            LengthRule::Length(n) => Some((Framing::ContentLength, Body::Length { remaining: n })),
+            LengthRule::Absent => {
+                f.framing = Framing::None;
+                None
+            }
+            // RFC 9112 §6.3 rule 4: a request whose length cannot be determined is a
+            // framing error; reported with the Content-Length kind, as the length is
+            // what went wrong, and the direction stops rather than guess.
+            LengthRule::OtherCoding | LengthRule::BadLength => {
+                f.error(ts, FramingError::BadContentLength, out);
+                f.framing = Framing::ContentLength;
+                f.end_message(false, out);
+                f.stop();
+                return;
+            }
+        };
+        match body {
+            None => f.end_message(true, out),
+            Some((framing, body)) => {
+                f.framing = framing;
+                f.expect_waiting = expects_continue;
+                f.state = State::Body(body);
+            }
+        }
+    }
+
+    fn on_response(&mut self, head: ResponseHead, ts: Timestamp, out: &mut Vec<HttpEvent>) {
+        if self.protocol == Protocol::Unknown {
+            self.set_protocol(Protocol::Http1, ts, out);
+        }
+        let status = head.status;
+        let ts_first = self.framers[SERVER].ts_first;
+        if (100..200).contains(&status) && status != 101 {
+            // Interim: answers the oldest waiting request without consuming it, and
+            // has no body and no end event.
+            let answers = self.pending.front().map(|p| p.index);
+            out.push(HttpEvent::ResponseHead { answers, interim: true, ts_first, ts_head: ts, head });
+            if answers.is_none() {
+                out.push(HttpEvent::Error { dir: Dir::ServerToClient, ts, error: FramingError::UnsolicitedResponse });
+            }
+            return;
+        }
+        let request = self.pending.pop_front();
+        let rule = length_rule(head.transfer_encoding.as_deref(), head.content_length.as_deref());
+        out.push(HttpEvent::ResponseHead { answers: request.as_ref().map(|r| r.index), interim: false, ts_first, ts_head: ts, head });
+        if request.is_none() {
+            out.push(HttpEvent::Error { dir: Dir::ServerToClient, ts, error: FramingError::UnsolicitedResponse });
+        }
+        if let Some(r) = &request {
+            let client = &mut self.framers[CLIENT];
+            if client.msg_index == Some(r.index) && client.expect_waiting && !client.body_started {
+                client.expect_rejected = true;
+            }
+        }
+        let is_head = request.as_ref().is_some_and(|r| r.is_head);
+        let is_connect = request.as_ref().is_some_and(|r| r.is_connect);
+        let server = &mut self.framers[SERVER];
+        // RFC 9112 §6.3, in its order.
+        if is_head || status == 204 || status == 304 {
+            server.framing = Framing::None;
+            server.end_message(true, out);
+            return;
+        }
+        if status == 101 || (is_connect && (200..300).contains(&status)) {
+            self.enter_tunnel(ts, out);
+            return;
+        }
+        let body = match rule {
+            LengthRule::Chunked => (Framing::Chunked, Body::Chunked(Chunk::start())),
+            LengthRule::Length(0) => {
+                server.framing = Framing::ContentLength;
+                server.end_message(true, out);
+                return;
+            }
+            LengthRule::Length(n) => (Framing::ContentLength, Body::Length { remaining: n }),
+            LengthRule::Absent | LengthRule::OtherCoding => (Framing::CloseDelimited, Body::Close),
+            LengthRule::BadLength => {
+                server.error(ts, FramingError::BadContentLength, out);
+                server.framing = Framing::ContentLength;
+                server.end_message(false, out);
+                server.stop();
+                return;
+            }
+        };
+        server.framing = body.0;
+        server.state = State::Body(body.1);
+    }
+
+    /// CONNECT 2xx or 101: the response ends with its head (`Framing::Tunnel`, no
+    /// body); from here both directions are only counted (`tunnel_bytes`).
+    fn enter_tunnel(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
+        let server = &mut self.framers[SERVER];
+        server.framing = Framing::Tunnel;
+        server.end_message(true, out);
+        server.head_consumed();
+        server.state = State::Tunnel;
+        let client = &mut self.framers[CLIENT];
+        if matches!(client.state, State::Body(_)) {
+            client.end_message(false, out);
+        }
+        client.head_consumed();
+        client.state = State::Tunnel;
+        self.set_protocol(Protocol::Tunnel, ts, out);
+    }
+
+    /// An HTTP/0.9 request is answered by bare bytes until the close: there is no
+    /// status line, so a head with status 0 and version 0.9 stands for it.
+    fn http09_response(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
+        let request = self.pending.pop_front();
+        out.push(HttpEvent::ResponseHead {
+            answers: request.map(|r| r.index),
+            interim: false,
+            ts_first: ts,
+            ts_head: ts,
+            head: ResponseHead {
+                status: 0,
+                reason: String::new(),
+                version: Version::Http09,
+                connection: None,
+                keep_alive: None,
+                upgrade: None,
+                content_length: None,
+                transfer_encoding: None,
+                head_bytes: 0,
+            },
+        });
+        let server = &mut self.framers[SERVER];
+        server.last_ts = ts;
+        server.framing = Framing::CloseDelimited;
+        server.state = State::Body(Body::Close);
+    }
+
+    pub(crate) fn on_missing(&mut self, dir: Dir, ts: Timestamp, len: u64, out: &mut Vec<HttpEvent>) {
+        let d = dir.index();
+        if len == 0 {
+            return;
+        }
+        {
+            let f = &mut self.framers[d];
+            if f.expect_rejected && !f.body_started {
+                // Bytes were sent after the final response; whatever they were, the
+                // held bytes are body now.
+                f.expect_rejected = false;
+                self.refeed_buffer(d, out);
+            }
+        }
+        let f = &mut self.framers[d];
+        match &mut f.state {
+            State::Stopped => {}
+            State::Tunnel => f.tunnel_bytes += len,
+            State::Body(Body::Length { remaining }) => {
+                // The length still tells where the message ends: count the gap as body.
+                let take = (*remaining).min(len);
+                *remaining -= take;
+                f.body_bytes += take;
+                let done = *remaining == 0;
+                if !f.body_started {
+                    f.body_started = true;
+                    out.push(HttpEvent::BodyStart { dir, ts });
+                }
+                f.last_ts = ts;
+                if done {
+                    f.end_message(true, out);
+                    f.state = State::Start;
+                    if len > take {
+                        f.error(ts, FramingError::Desync, out);
+                        f.resync(true);
+                    }
+                }
+            }
+            State::Body(Body::Close) => {
+                f.body_bytes += len;
+                if !f.body_started {
+                    f.body_started = true;
+                    out.push(HttpEvent::BodyStart { dir, ts });
+                }
+                f.last_ts = ts;
+            }
+            State::Body(Body::Chunked(_)) => {
+                f.error(ts, FramingError::Desync, out);
+                f.end_message(false, out);
+                f.resync(true);
+            }
+            State::ResyncLine | State::ResyncSkip => f.resync(true),
+            State::Detect | State::Start | State::Head => {
+                f.error(ts, FramingError::Desync, out);
+                f.head_consumed();
+                f.resync(true);
+            }
+        }
+    }
+
+    pub(crate) fn on_fin(&mut self, dir: Dir, ts: Timestamp, out: &mut Vec<HttpEvent>) {
+        let _ = ts;
+        self.close_direction(dir.index(), true, out);
+    }
+
+    pub(crate) fn finish(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
+        let _ = ts;
+        self.close_direction(CLIENT, false, out);
+        self.close_direction(SERVER, false, out);
+    }
+
+    /// No more bytes will come in direction `d`. A close-delimited body is complete
+    /// at the sender's FIN; any other open message was cut off. A partial head never
+    /// produced an event, so it is dropped silently.
+    fn close_direction(&mut self, d: usize, by_fin: bool, out: &mut Vec<HttpEvent>) {
+        let f = &mut self.framers[d];
+        if f.expect_rejected && !f.body_started && !f.buf.is_empty() {
+            f.expect_rejected = false;
+            let held = std::mem::take(&mut f.buf);
+            let dir = f.dir;
+            let ts = f.held_ts;
+            self.on_data(dir, ts, &held, out);
+        }
+        let f = &mut self.framers[d];
+        match f.state {
+            State::Body(Body::Close) => f.end_message(by_fin, out),
+            State::Body(_) => f.end_message(false, out),
+            _ => {}
+        }
+        if f.state != State::Tunnel {
+            f.stop();
+        }
+    }
+}
+
+enum Parsed {
+    Request(RequestHead),
+    Response(ResponseHead),
+}
+
+enum HeadSource<'a> {
+    Buf,
+    Input(&'a [u8]),
+}

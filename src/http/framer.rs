@@ -1,0 +1,568 @@
+//! The per-direction byte machinery: finding the end of a head without re-scanning,
+//! counting bodies (Content-Length, chunked, close-delimited, tunnel) without copying
+//! them, and skipping to the next start line after a loss (resync).
+//!
+//! What a head *means* (which framing a response gets, pairing, tunnels) needs both
+//! directions and is decided in `conn.rs`; this file only reports "a head is ready".
+
+use memchr::{memchr, memchr_iter};
+
+use super::parse::{check_request_line, check_status_line, LineVerdict};
+use super::{FramingError, Framing, HttpEvent};
+use crate::tcp::Dir;
+use crate::time::Timestamp;
+
+/// Longest line kept while deciding whether bytes start a message (protocol detection,
+/// resync, the 100-continue decision). Real request lines stay far below it; a
+/// longer candidate is treated as "not a start line", so hostile input costs bounded
+/// memory and bounded re-checking.
+pub(crate) const MAX_CANDIDATE_LINE: usize = 8 * 1024;
+
+/// Hex digits accepted in a chunk size, leading zeros included; 16 significant
+/// digits fill a u64. Both bounds turn "endless digits" into `BadChunk`.
+const MAX_CHUNK_SIZE_DIGITS: u8 = 32;
+const MAX_CHUNK_SIGNIFICANT_DIGITS: u8 = 16;
+/// Chunk extensions are skipped, not stored, but an endless one is still an error.
+const MAX_CHUNK_EXT: u32 = 4096;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Chunk {
+    Size { value: u64, digits: u8, significant: u8 },
+    /// After the size: extensions or whitespace, up to the end of the line.
+    Ext { size: u64, len: u32 },
+    Data { remaining: u64 },
+    /// After chunk data: CRLF (or a bare LF).
+    DataCr,
+    DataLf,
+    /// After the last chunk: trailer fields up to an empty line.
+    Trailer { line_empty: bool, len: usize },
+}
+
+pub(crate) enum ChunkResult {
+    NeedMore,
+    /// The body ended after this many bytes.
+    Done(usize),
+    /// Bad framing at this byte offset.
+    Bad(usize),
+}
+
+impl Chunk {
+    pub(crate) fn start() -> Chunk {
+        Chunk::Size { value: 0, digits: 0, significant: 0 }
+    }
+
+    /// Runs over `bytes`, adding chunk-data lengths to `body`. Chunk data is skipped
+    /// by arithmetic; only the short framing lines are looked at byte by byte.
+    pub(crate) fn advance(&mut self, bytes: &[u8], body: &mut u64, max_trailer: usize) -> ChunkResult {
+        let mut i = 0;
+        while i < bytes.len() {
+            if let Chunk::Data { remaining } = self {
+                let take = (*remaining).min((bytes.len() - i) as u64);
+                *body += take;
+                *remaining -= take;
+                i += take as usize;
+                if *remaining == 0 {
+                    *self = Chunk::DataCr;
+                }
+                continue;
+            }
+            let b = bytes[i];
+            i += 1;
+            match self {
+                Chunk::Size { value, digits, significant } => {
+                    if let Some(d) = (b as char).to_digit(16) {
+                        *digits += 1;
+                        if *value > 0 || d > 0 {
+                            *significant += 1;
+                        }
+                        if *digits > MAX_CHUNK_SIZE_DIGITS || *significant > MAX_CHUNK_SIGNIFICANT_DIGITS {
+                            return ChunkResult::Bad(i - 1);
+                        }
+                        *value = (*value << 4) | u64::from(d);
+                    } else if *digits == 0 {
+                        return ChunkResult::Bad(i - 1);
+                    } else if b == b'\n' {
+                        *self = Self::after_size_line(*value);
+                    } else if matches!(b, b';' | b' ' | b'\t' | b'\r') {
+                        *self = Chunk::Ext { size: *value, len: 0 };
+                    } else {
+                        return ChunkResult::Bad(i - 1);
+                    }
+                }
+                Chunk::Ext { size, len } => {
+                    if b == b'\n' {
+                        *self = Self::after_size_line(*size);
+                    } else {
+                        *len += 1;
+                        if *len > MAX_CHUNK_EXT {
+                            return ChunkResult::Bad(i - 1);
+                        }
+                    }
+                }
+                Chunk::DataCr => match b {
+                    b'\r' => *self = Chunk::DataLf,
+                    b'\n' => *self = Chunk::start(),
+                    _ => return ChunkResult::Bad(i - 1),
+                },
+                Chunk::DataLf => match b {
+                    b'\n' => *self = Chunk::start(),
+                    _ => return ChunkResult::Bad(i - 1),
+                },
+                Chunk::Trailer { line_empty, len } => {
+                    *len += 1;
+                    if *len > max_trailer {
+                        return ChunkResult::Bad(i - 1);
+                    }
+                    match b {
+                        b'\n' if *line_empty => return ChunkResult::Done(i),
+                        b'\n' => *line_empty = true,
+                        b'\r' => {}
+                        _ => *line_empty = false,
+                    }
+                }
+                Chunk::Data { .. } => unreachable!("handled above"),
+            }
+        }
+        ChunkResult::NeedMore
+    }
+
+    fn after_size_line(size: u64) -> Chunk {
+        if size == 0 {
+            Chunk::Trailer { line_empty: true, len: 0 }
+        } else {
+            Chunk::Data { remaining: size }
+        }
+    }
+}
+
+/// How the current body of a direction is delimited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Body {
+    Length { remaining: u64 },
+    Chunked(Chunk),
+    /// Until the sender closes (responses only).
+    Close,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Nothing decided about the connection yet: the first line is collected (bounded)
+    /// until it is recognisably HTTP, TLS, HTTP/2 or something else.
+    Detect,
+    /// Between messages: empty lines are skipped, the next byte starts a head.
+    Start,
+    /// Inside a head; `buf` holds it if it spans segments.
+    Head,
+    Body(Body),
+    /// Looking for a start line, at the beginning of a line (`buf` may hold part of a
+    /// candidate).
+    ResyncLine,
+    /// Looking for a start line, inside a line that is not one.
+    ResyncSkip,
+    /// CONNECT 2xx / 101: bytes are counted, not parsed.
+    Tunnel,
+    /// Nothing more is parsed in this direction.
+    Stopped,
+}
+
+pub(crate) enum HeadStep {
+    Partial,
+    /// The head is complete: `len` bytes, in `buf` or at the start of the input.
+    Ready { len: usize, in_buf: bool },
+    /// The head cannot be parsed; `at_line_start` says whether the input was consumed
+    /// up to a line boundary (so resync may look at the very next line).
+    Bad { error: FramingError, at_line_start: bool },
+}
+
+pub(crate) enum Decision {
+    NeedMore,
+    NewRequest,
+    Body,
+}
+
+/// One direction of a connection.
+pub(crate) struct Framer {
+    pub dir: Dir,
+    pub state: State,
+    /// The incomplete head (or candidate line). One Vec per direction, reused: it is
+    /// cleared, never dropped, so a warm connection does not allocate per packet.
+    pub buf: Vec<u8>,
+    /// Offset (within the head) where the current line began.
+    line_start: usize,
+    first_line_done: bool,
+    pub ts_first: Timestamp,
+    /// Timestamp of the last byte that belonged to the current message.
+    pub last_ts: Timestamp,
+    pub body_bytes: u64,
+    pub body_started: bool,
+    pub framing: Framing,
+    /// Request index of the message being read (client direction).
+    pub msg_index: Option<u64>,
+    /// The request carries `Expect: 100-continue` and its body has not started.
+    pub expect_waiting: bool,
+    /// ... and its final response has already arrived (the client may skip the body).
+    pub expect_rejected: bool,
+    pub tunnel_bytes: u64,
+    /// Timestamp of the segment whose bytes began `buf` while a decision was pending
+    /// (protocol detection, 100-continue), so they keep it when fed again.
+    pub held_ts: Timestamp,
+    /// Any bytes (not gaps) arrived in this direction yet.
+    pub seen_data: bool,
+    /// Length of the held candidate line when it was last checked.
+    checked_len: usize,
+}
+
+impl Framer {
+    pub(crate) fn new(dir: Dir, state: State) -> Framer {
+        Framer {
+            dir,
+            state,
+            buf: Vec::new(),
+            line_start: 0,
+            first_line_done: false,
+            ts_first: Timestamp::ZERO,
+            last_ts: Timestamp::ZERO,
+            body_bytes: 0,
+            body_started: false,
+            framing: Framing::None,
+            msg_index: None,
+            expect_waiting: false,
+            expect_rejected: false,
+            tunnel_bytes: 0,
+            held_ts: Timestamp::ZERO,
+            seen_data: false,
+            checked_len: 0,
+        }
+    }
+
+    fn is_request(&self) -> bool {
+        self.dir == Dir::ClientToServer
+    }
+
+    fn check_start_line(&self, line: &[u8]) -> LineVerdict {
+        if self.is_request() {
+            check_request_line(line)
+        } else {
+            check_status_line(line)
+        }
+    }
+
+    /// Forgets any partial head or candidate and looks for the next start line.
+    pub(crate) fn resync(&mut self, at_line_start: bool) {
+        self.buf.clear();
+        self.state = if at_line_start { State::ResyncLine } else { State::ResyncSkip };
+    }
+
+    pub(crate) fn stop(&mut self) {
+        self.buf.clear();
+        self.state = State::Stopped;
+    }
+
+    pub(crate) fn error(&self, ts: Timestamp, error: FramingError, out: &mut Vec<HttpEvent>) {
+        out.push(HttpEvent::Error { dir: self.dir, ts, error });
+    }
+
+    /// Ends the current message; `last_ts` is its last byte.
+    pub(crate) fn end_message(&mut self, complete: bool, out: &mut Vec<HttpEvent>) {
+        out.push(HttpEvent::MessageEnd {
+            dir: self.dir,
+            ts: self.last_ts,
+            body_bytes: self.body_bytes,
+            framing: self.framing,
+            complete,
+        });
+        self.body_bytes = 0;
+        self.body_started = false;
+        self.expect_waiting = false;
+        self.expect_rejected = false;
+        self.msg_index = None;
+    }
+
+    /// Head done: prepares for the next head (the buffer keeps its capacity).
+    pub(crate) fn head_consumed(&mut self) {
+        self.buf.clear();
+        self.line_start = 0;
+        self.first_line_done = false;
+    }
+
+    /// Skips empty lines between messages (RFC 9112 §2.2); the first other byte
+    /// starts a head. Returns the bytes consumed.
+    pub(crate) fn step_start(&mut self, bytes: &[u8], ts: Timestamp) -> usize {
+        let skipped = bytes.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        if skipped < bytes.len() {
+            self.state = State::Head;
+            self.head_consumed();
+            self.ts_first = ts;
+        }
+        skipped
+    }
+
+    /// Scans only the new bytes for line ends: the start line is validated as soon as
+    /// it is whole (so garbage is rejected early, not after 64 KiB), the head ends at
+    /// the first empty line (CRLF or bare LF, in any mixture), or right after the
+    /// request line of an HTTP/0.9 request. Only an incomplete head is copied.
+    pub(crate) fn step_head(&mut self, new: &[u8], max_head: usize) -> (usize, HeadStep) {
+        let base = self.buf.len();
+        let mut copied = 0usize;
+        let mut end = None;
+        for p in memchr_iter(b'\n', new) {
+            let abs = base + p;
+            if abs >= max_head {
+                break;
+            }
+            if !self.first_line_done {
+                self.first_line_done = true;
+                let verdict = if base == 0 {
+                    self.check_start_line(&new[..=p])
+                } else {
+                    self.buf.extend_from_slice(&new[..=p]);
+                    copied = p + 1;
+                    self.check_start_line(&self.buf)
+                };
+                match verdict {
+                    LineVerdict::Match { http09, .. } => {
+                        self.line_start = abs + 1;
+                        if http09 {
+                            end = Some(p + 1);
+                            break;
+                        }
+                    }
+                    _ => {
+                        return (p + 1, HeadStep::Bad { error: FramingError::MalformedHead, at_line_start: true });
+                    }
+                }
+                continue;
+            }
+            let line_len = abs - self.line_start;
+            let before = if p > 0 { new.get(p - 1) } else { self.buf.get(base.wrapping_sub(1)) };
+            let empty = line_len == 0 || (line_len == 1 && before == Some(&b'\r'));
+            self.line_start = abs + 1;
+            if empty {
+                end = Some(p + 1);
+                break;
+            }
+        }
+        let take = end.unwrap_or(new.len());
+        if base + take > max_head {
+            // Without an end in sight, consume only up to the limit: the rest is
+            // searched for the next start line, which may sit in this very segment.
+            let consumed = if end.is_some() { take } else { max_head.saturating_sub(base).min(take) };
+            return (consumed, HeadStep::Bad { error: FramingError::HeadTooLong, at_line_start: end.is_some() });
+        }
+        match end {
+            Some(n) if base == 0 => (n, HeadStep::Ready { len: n, in_buf: false }),
+            Some(n) => {
+                self.buf.extend_from_slice(&new[copied..n]);
+                (n, HeadStep::Ready { len: self.buf.len(), in_buf: true })
+            }
+            None => {
+                self.buf.extend_from_slice(&new[copied..]);
+                (new.len(), HeadStep::Partial)
+            }
+        }
+    }
+
+    /// Counts body bytes. Returns the bytes consumed (all of them unless the body ends
+    /// or breaks inside `bytes`).
+    pub(crate) fn step_body(&mut self, bytes: &[u8], ts: Timestamp, max_trailer: usize, out: &mut Vec<HttpEvent>) -> usize {
+        if !self.body_started {
+            self.body_started = true;
+            self.expect_waiting = false;
+            self.expect_rejected = false;
+            out.push(HttpEvent::BodyStart { dir: self.dir, ts });
+        }
+        self.last_ts = ts;
+        match &mut self.state {
+            State::Body(Body::Length { remaining }) => {
+                let take = (*remaining).min(bytes.len() as u64);
+                *remaining -= take;
+                self.body_bytes += take;
+                if *remaining == 0 {
+                    self.end_message(true, out);
+                    self.state = State::Start;
+                }
+                take as usize
+            }
+            State::Body(Body::Close) => {
+                self.body_bytes += bytes.len() as u64;
+                bytes.len()
+            }
+            State::Body(Body::Chunked(chunk)) => match chunk.advance(bytes, &mut self.body_bytes, max_trailer) {
+                ChunkResult::NeedMore => bytes.len(),
+                ChunkResult::Done(n) => {
+                    self.end_message(true, out);
+                    self.state = State::Start;
+                    n
+                }
+                ChunkResult::Bad(n) => {
+                    self.error(ts, FramingError::BadChunk, out);
+                    self.end_message(false, out);
+                    // The offending byte may begin the next message: look at it again.
+                    self.resync(true);
+                    n
+                }
+            },
+            // Not reachable from `conn`; consuming everything keeps the caller's loop finite.
+            _ => bytes.len(),
+        }
+    }
+
+    /// Skips bytes until a line that is a start line for this direction. On a match
+    /// the line is kept in `buf` and the state becomes `Head`; `Some(http09)` is returned.
+    pub(crate) fn step_resync(&mut self, bytes: &[u8], ts: Timestamp) -> (usize, Option<bool>) {
+        if self.state == State::ResyncSkip {
+            return match memchr(b'\n', bytes) {
+                Some(p) => {
+                    self.state = State::ResyncLine;
+                    (p + 1, None)
+                }
+                None => (bytes.len(), None),
+            };
+        }
+        if self.buf.is_empty() {
+            match self.check_start_line(bytes) {
+                LineVerdict::Match { len, http09 } => {
+                    self.buf.extend_from_slice(&bytes[..len]);
+                    self.ts_first = ts;
+                    self.enter_head_after_line();
+                    (len, Some(http09))
+                }
+                LineVerdict::No => match memchr(b'\n', bytes) {
+                    Some(p) => (p + 1, None),
+                    None => {
+                        self.state = State::ResyncSkip;
+                        (bytes.len(), None)
+                    }
+                },
+                LineVerdict::NeedMore if bytes.len() >= MAX_CANDIDATE_LINE => {
+                    self.state = State::ResyncSkip;
+                    (bytes.len(), None)
+                }
+                LineVerdict::NeedMore => {
+                    self.buf.extend_from_slice(bytes);
+                    self.checked_len = bytes.len();
+                    self.ts_first = ts;
+                    (bytes.len(), None)
+                }
+            }
+        } else {
+            let take = memchr(b'\n', bytes).map_or(bytes.len(), |p| p + 1);
+            self.buf.extend_from_slice(&bytes[..take]);
+            if !self.worth_rechecking(bytes[take - 1] == b'\n') {
+                return (take, None);
+            }
+            match self.check_start_line(&self.buf) {
+                LineVerdict::Match { http09, .. } => {
+                    self.enter_head_after_line();
+                    (take, Some(http09))
+                }
+                LineVerdict::No => {
+                    let at_line_start = bytes[take - 1] == b'\n';
+                    self.resync(at_line_start);
+                    (take, None)
+                }
+                LineVerdict::NeedMore if self.buf.len() >= MAX_CANDIDATE_LINE => {
+                    self.resync(false);
+                    (take, None)
+                }
+                LineVerdict::NeedMore => (take, None),
+            }
+        }
+    }
+
+    /// A held candidate line is re-parsed from its start, so with bytes trickling in
+    /// one at a time checking on every arrival would be quadratic. Check when the
+    /// line is whole, or when it has doubled since the last check: linear overall,
+    /// and garbage is still rejected soon after it starts.
+    fn worth_rechecking(&mut self, line_complete: bool) -> bool {
+        let len = self.buf.len();
+        if line_complete || len >= MAX_CANDIDATE_LINE || len >= 2 * self.checked_len {
+            self.checked_len = len;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn enter_head_after_line(&mut self) {
+        self.state = State::Head;
+        self.first_line_done = true;
+        self.line_start = self.buf.len();
+    }
+
+    /// Protocol detection on the connection's first line (collected in `buf`, bounded).
+    pub(crate) fn step_detect(&mut self, bytes: &[u8]) -> (usize, Option<super::Protocol>) {
+        let room = MAX_CANDIDATE_LINE.saturating_sub(self.buf.len()).max(1);
+        let take = memchr(b'\n', bytes).map_or(bytes.len(), |p| p + 1).min(room);
+        let was_empty = self.buf.is_empty();
+        self.buf.extend_from_slice(&bytes[..take]);
+        if was_empty {
+            self.checked_len = self.buf.len();
+        } else if !self.worth_rechecking(bytes[take - 1] == b'\n') {
+            return (take, None);
+        }
+        let verdict = detect(&self.buf);
+        match verdict {
+            None if self.buf.len() >= MAX_CANDIDATE_LINE => (take, Some(super::Protocol::Other)),
+            v => (take, v),
+        }
+    }
+
+    /// The 100-continue case: the final response came before any body byte. Do the
+    /// client's next bytes start a request line (it dropped the body) or not (body)?
+    pub(crate) fn step_decide(&mut self, bytes: &[u8]) -> (usize, Decision) {
+        if self.buf.is_empty() {
+            return match check_request_line(bytes) {
+                LineVerdict::Match { .. } => (0, Decision::NewRequest),
+                LineVerdict::No => (0, Decision::Body),
+                LineVerdict::NeedMore if bytes.len() >= MAX_CANDIDATE_LINE => (0, Decision::Body),
+                LineVerdict::NeedMore => {
+                    self.buf.extend_from_slice(bytes);
+                    self.checked_len = bytes.len();
+                    (bytes.len(), Decision::NeedMore)
+                }
+            };
+        }
+        let take = memchr(b'\n', bytes).map_or(bytes.len(), |p| p + 1);
+        self.buf.extend_from_slice(&bytes[..take]);
+        if !self.worth_rechecking(bytes[take - 1] == b'\n') {
+            return (take, Decision::NeedMore);
+        }
+        match check_request_line(&self.buf) {
+            LineVerdict::Match { .. } => (take, Decision::NewRequest),
+            LineVerdict::No => (take, Decision::Body),
+            LineVerdict::NeedMore if self.buf.len() >= MAX_CANDIDATE_LINE => (take, Decision::Body),
+            LineVerdict::NeedMore => (take, Decision::NeedMore),
+        }
+    }
+}
+
+/// What the first bytes of a connection are. `None`: not decided yet.
+pub(crate) fn detect(first: &[u8]) -> Option<super::Protocol> {
+    use super::parse::{looks_like_tls, H2_PREFACE_LINE};
+    use super::Protocol;
+    let start = first.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+    let b = &first[start..];
+    if b.is_empty() {
+        return None;
+    }
+    match looks_like_tls(b) {
+        Some(true) => return Some(Protocol::Tls),
+        None => return None,
+        Some(false) => {}
+    }
+    if b.starts_with(H2_PREFACE_LINE) {
+        return Some(Protocol::Http2);
+    }
+    if b.len() < H2_PREFACE_LINE.len() && H2_PREFACE_LINE.starts_with(b) {
+        return None;
+    }
+    if b.starts_with(b"HTTP/1.") {
+        return Some(Protocol::Http1);
+    }
+    match (check_request_line(b), check_status_line(b)) {
+        (LineVerdict::Match { .. }, _) | (_, LineVerdict::Match { .. }) => Some(Protocol::Http1),
+        (LineVerdict::No, LineVerdict::No) => Some(Protocol::Other),
+        _ => None,
+    }
+}

@@ -1,0 +1,343 @@
+//! Line parsers for HTTP/1.x heads, written with nom 8.
+//!
+//! The start-line parsers run in nom's *streaming* mode: on a line that is cut short
+//! they answer `Err::Incomplete`, on one that cannot become a start line they answer
+//! `Err::Error`. That lets the same code serve three purposes: parsing a complete head,
+//! recognising HTTP by content from a partial first line (detection, resync) and
+//! `sniff_role`. A head is only handed to `parse_head` once its end has been found, so
+//! it is parsed exactly once.
+
+use memchr::memchr_iter;
+use nom::branch::alt;
+use nom::bytes::{tag, take_while, take_while1, take_while_m_n};
+use nom::combinator::{map, opt};
+use nom::sequence::preceded;
+use nom::{IResult, Parser};
+
+use super::{FramingError, Version};
+
+/// RFC 9110 §5.6.2 `tchar`: the characters of a method or field name.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+        )
+}
+
+/// A request-target byte: visible ASCII, plus bytes ≥ 0x80 that real clients send
+/// unescaped (captured traffic is not always conformant; the views escape them).
+fn is_target_char(b: u8) -> bool {
+    b > 0x20 && b != 0x7f
+}
+
+/// Reason-phrase bytes: anything up to the end of the line (HTAB, SP, VCHAR, obs-text;
+/// stray control bytes are tolerated because the phrase carries no meaning).
+fn is_reason_char(b: u8) -> bool {
+    b != b'\r' && b != b'\n'
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct RequestLine<'a> {
+    pub method: &'a [u8],
+    pub target: &'a [u8],
+    /// `Version::Http09` for the version-less `GET /path` form.
+    pub version: Version,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct StatusLine<'a> {
+    pub version: Version,
+    pub status: u16,
+    pub reason: &'a [u8],
+}
+
+/// CRLF or a bare LF (RFC 9112 §2.2 lets a recipient accept LF alone).
+fn line_end(i: &[u8]) -> IResult<&[u8], ()> {
+    map(alt((tag("\r\n"), tag("\n"))), |_| ()).parse(i)
+}
+
+fn digit(i: &[u8]) -> IResult<&[u8], u8> {
+    map(take_while_m_n(1, 1, |b: u8| b.is_ascii_digit()), |d: &[u8]| d[0] - b'0').parse(i)
+}
+
+/// `HTTP/x.y`.
+pub(crate) fn version(i: &[u8]) -> IResult<&[u8], Version> {
+    map((tag("HTTP/"), digit, tag("."), digit), |(_, major, _, minor)| match (major, minor) {
+        (1, 1) => Version::Http11,
+        (1, 0) => Version::Http10,
+        (0, 9) => Version::Http09,
+        (a, b) => Version::Other(a, b),
+    })
+    .parse(i)
+}
+
+/// `method SP request-target [SP HTTP-version] EOL`. The version-less form is HTTP/0.9,
+/// which only ever had GET; accepting it for other methods would make any
+/// "word word" text line look like a request.
+pub(crate) fn request_line(i: &[u8]) -> IResult<&[u8], RequestLine<'_>> {
+    let (rest, (method, _, target, version, _)) = (
+        take_while1(is_tchar),
+        tag(" "),
+        take_while1(is_target_char),
+        opt(preceded(tag(" "), version)),
+        line_end,
+    )
+        .parse(i)?;
+    if version.is_none() && method != b"GET" {
+        return Err(nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Verify)));
+    }
+    Ok((rest, RequestLine { method, target, version: version.unwrap_or(Version::Http09) }))
+}
+
+/// `HTTP-version SP 3DIGIT [SP reason-phrase] EOL` (a missing reason, with or without
+/// its space, is tolerated: servers send `HTTP/1.1 200\r\n`).
+pub(crate) fn status_line(i: &[u8]) -> IResult<&[u8], StatusLine<'_>> {
+    map(
+        (
+            version,
+            tag(" "),
+            take_while_m_n(3, 3, |b: u8| b.is_ascii_digit()),
+            opt(preceded(tag(" "), take_while(is_reason_char))),
+            line_end,
+        ),
+        |(version, _, code, reason, _): (Version, _, &[u8], Option<&[u8]>, ())| StatusLine {
+            version,
+            status: code.iter().fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0')),
+            reason: reason.unwrap_or(b""),
+        },
+    )
+    .parse(i)
+}
+
+/// `field-name ":" OWS field-value OWS` on one line without its line ending.
+/// Whitespace between the name and the colon is rejected (RFC 9112 §5.1: it has been
+/// used for request smuggling).
+fn header_line(line: &[u8]) -> IResult<&[u8], (&[u8], &[u8])> {
+    let (value, (name, _)) = (take_while1(is_tchar), tag(":")).parse_complete(line)?;
+    Ok((&value[value.len()..], (name, trim_ows(value))))
+}
+
+pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// Receives the header fields of a head as they are parsed.
+pub(crate) trait HeaderSink {
+    fn header(&mut self, name: &[u8], value: &[u8]);
+    /// An obs-fold continuation line (RFC 9112 §5.2): more value for the last field.
+    fn fold(&mut self, piece: &[u8]);
+}
+
+pub(crate) enum StartLine<'a> {
+    Request(RequestLine<'a>),
+    Status(StatusLine<'a>),
+}
+
+/// Parses a complete head (start line through the empty line, or just the request line
+/// of an HTTP/0.9 request). Header fields go to `sink`.
+pub(crate) fn parse_head<'a>(
+    head: &'a [u8],
+    is_request: bool,
+    max_headers: usize,
+    sink: &mut impl HeaderSink,
+) -> Result<StartLine<'a>, FramingError> {
+    let (fields, start) = if is_request {
+        let (rest, line) = request_line(head).map_err(|_| FramingError::MalformedHead)?;
+        (rest, StartLine::Request(line))
+    } else {
+        let (rest, line) = status_line(head).map_err(|_| FramingError::MalformedHead)?;
+        (rest, StartLine::Status(line))
+    };
+    let mut count = 0usize;
+    let mut line_start = 0usize;
+    for eol in memchr_iter(b'\n', fields) {
+        let mut line = &fields[line_start..eol];
+        line_start = eol + 1;
+        if let [rest @ .., b'\r'] = line {
+            line = rest;
+        }
+        if line.is_empty() {
+            break;
+        }
+        if matches!(line[0], b' ' | b'\t') {
+            if count == 0 {
+                return Err(FramingError::MalformedHead);
+            }
+            sink.fold(trim_ows(line));
+            continue;
+        }
+        count += 1;
+        if count > max_headers {
+            return Err(FramingError::HeadTooLong);
+        }
+        let (_, (name, value)) = header_line(line).map_err(|_| FramingError::MalformedHead)?;
+        sink.header(name, value);
+    }
+    Ok(start)
+}
+
+/// What a partial or complete first line says about the stream.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LineVerdict {
+    /// A whole start line of the asked kind, `len` bytes with its line ending.
+    Match { len: usize, http09: bool },
+    /// Still a plausible prefix: more bytes are needed.
+    NeedMore,
+    No,
+}
+
+pub(crate) fn check_request_line(i: &[u8]) -> LineVerdict {
+    match request_line(i) {
+        Ok((rest, line)) => LineVerdict::Match { len: i.len() - rest.len(), http09: line.version == Version::Http09 },
+        Err(nom::Err::Incomplete(_)) => LineVerdict::NeedMore,
+        Err(_) => LineVerdict::No,
+    }
+}
+
+pub(crate) fn check_status_line(i: &[u8]) -> LineVerdict {
+    match status_line(i) {
+        Ok((rest, _)) => LineVerdict::Match { len: i.len() - rest.len(), http09: false },
+        Err(nom::Err::Incomplete(_)) => LineVerdict::NeedMore,
+        Err(_) => LineVerdict::No,
+    }
+}
+
+/// Content-Length (RFC 9110 §8.6): digits only; a list of identical values (from
+/// repeated fields, joined with ", ") counts as one; anything else is invalid.
+pub(crate) fn parse_content_length(value: &str) -> Option<u64> {
+    let mut length: Option<u64> = None;
+    for item in value.split(',') {
+        let item = item.trim_matches(|c| c == ' ' || c == '\t');
+        if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: u64 = item.parse().ok()?;
+        match length {
+            Some(prev) if prev != n => return None,
+            _ => length = Some(n),
+        }
+    }
+    length
+}
+
+/// Whether `chunked` is the final transfer coding (RFC 9112 §6.3 rules 3 and 4).
+pub(crate) fn chunked_is_final(transfer_encoding: &str) -> bool {
+    transfer_encoding
+        .rsplit(',')
+        .next()
+        .map(|last| last.trim_matches(|c| c == ' ' || c == '\t').eq_ignore_ascii_case("chunked"))
+        .unwrap_or(false)
+}
+
+/// A TLS record header (handshake, alert, change-cipher-spec or application data,
+/// protocol version 3.x): what a TLS stream starts with, seen from either side.
+pub(crate) fn looks_like_tls(b: &[u8]) -> Option<bool> {
+    match b {
+        [] => None,
+        [0x14..=0x17] => None,
+        [0x14..=0x17, 0x03] => None,
+        [0x14..=0x17, 0x03, minor, ..] => Some(*minor <= 0x04),
+        _ => Some(false),
+    }
+}
+
+pub(crate) const H2_PREFACE_LINE: &[u8] = b"PRI * HTTP/2.0\r\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_line_forms() {
+        let (rest, l) = request_line(b"GET /a?b HTTP/1.1\r\nHost: x").unwrap();
+        assert_eq!((l.method, l.target, l.version), (&b"GET"[..], &b"/a?b"[..], Version::Http11));
+        assert_eq!(rest, b"Host: x");
+        let (_, l) = request_line(b"GET /old\n").unwrap();
+        assert_eq!(l.version, Version::Http09);
+        let (_, l) = request_line(b"M-SEARCH * HTTP/1.0\n").unwrap();
+        assert_eq!((l.method, l.version), (&b"M-SEARCH"[..], Version::Http10));
+        assert_eq!(request_line(b"POST /x\r\n").map(|_| ()).is_err(), true);
+        assert!(matches!(request_line(b"GET /x HTTP/2.5\r\n"), Ok((_, RequestLine { version: Version::Other(2, 5), .. }))));
+    }
+
+    #[test]
+    fn every_strict_prefix_of_a_start_line_is_incomplete() {
+        for line in [&b"GET /index.html HTTP/1.1\r\n"[..], b"OPTIONS * HTTP/1.0\n"] {
+            for cut in 1..line.len() {
+                assert_eq!(check_request_line(&line[..cut]), LineVerdict::NeedMore, "cut {cut}");
+            }
+            assert!(matches!(check_request_line(line), LineVerdict::Match { .. }));
+        }
+        let status = b"HTTP/1.1 404 Not Found\r\n";
+        for cut in 1..status.len() {
+            assert_eq!(check_status_line(&status[..cut]), LineVerdict::NeedMore, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn status_line_forms() {
+        let (_, s) = status_line(b"HTTP/1.1 200 OK\r\n").unwrap();
+        assert_eq!((s.status, s.reason), (200, &b"OK"[..]));
+        let (_, s) = status_line(b"HTTP/1.0 204\r\n").unwrap();
+        assert_eq!((s.status, s.reason, s.version), (204, &b""[..], Version::Http10));
+        let (_, s) = status_line(b"HTTP/1.1 500 \n").unwrap();
+        assert_eq!(s.reason, b"");
+        assert!(status_line(b"HTTP/1.1 20 OK\r\n").is_err());
+        assert!(status_line(b"HTTP/1.1 2000 OK\r\n").is_err());
+    }
+
+    #[test]
+    fn non_http_is_rejected_early() {
+        assert_eq!(check_request_line(b"\x16\x03\x01\x02\x00"), LineVerdict::No);
+        assert_eq!(check_status_line(b"SSH-2.0-OpenSSH"), LineVerdict::No);
+        assert_eq!(check_request_line(b"SSH-2.0-OpenSSH_9.6\r\n"), LineVerdict::No);
+        assert_eq!(looks_like_tls(b"\x16\x03\x01"), Some(true));
+        assert_eq!(looks_like_tls(b"\x16"), None);
+        assert_eq!(looks_like_tls(b"GET"), Some(false));
+    }
+
+    #[test]
+    fn content_length_values() {
+        assert_eq!(parse_content_length("42"), Some(42));
+        assert_eq!(parse_content_length("5, 5"), Some(5));
+        assert_eq!(parse_content_length("5, 6"), None);
+        assert_eq!(parse_content_length("-1"), None);
+        assert_eq!(parse_content_length("+1"), None);
+        assert_eq!(parse_content_length(""), None);
+        assert_eq!(parse_content_length("99999999999999999999999"), None);
+        assert!(chunked_is_final("gzip, Chunked"));
+        assert!(!chunked_is_final("chunked, gzip"));
+    }
+
+    struct Collect(Vec<(Vec<u8>, Vec<u8>)>);
+    impl HeaderSink for Collect {
+        fn header(&mut self, name: &[u8], value: &[u8]) {
+            self.0.push((name.to_vec(), value.to_vec()));
+        }
+        fn fold(&mut self, piece: &[u8]) {
+            if let Some(last) = self.0.last_mut() {
+                last.1.push(b' ');
+                last.1.extend_from_slice(piece);
+            }
+        }
+    }
+
+    #[test]
+    fn headers_with_bare_lf_and_obs_fold() {
+        let mut c = Collect(Vec::new());
+        let head = b"HTTP/1.1 200 OK\nX-A:  one \n\ttwo\r\nServer:x\n\n";
+        assert!(parse_head(head, false, 10, &mut c).is_ok());
+        assert_eq!(c.0, vec![(b"X-A".to_vec(), b"one two".to_vec()), (b"Server".to_vec(), b"x".to_vec())]);
+        let mut c = Collect(Vec::new());
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", true, 10, &mut c).err(), Some(FramingError::MalformedHead));
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", true, 1, &mut c).err(), Some(FramingError::HeadTooLong));
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nNoColon\r\n\r\n", true, 10, &mut c).err(), Some(FramingError::MalformedHead));
+    }
+}
