@@ -1,0 +1,240 @@
+//! The only part of the UI that touches the terminal: setting it up, restoring it
+//! whatever happens (quit, error, panic, signal), and the event loop.
+//!
+//! Threads, after bottom's design: an input thread turns crossterm events into
+//! messages; capture/analysis threads send `UiUpdate`s; the UI thread owns the
+//! `App` and `select!`s over both channels and a 10 Hz ticker. Keys are answered
+//! at once; updates are coalesced (only the latest snapshot is kept) and drawn on
+//! the next tick, so a flood of snapshots costs at most ten frames a second.
+
+use std::io::{stdout, IsTerminal};
+use std::panic::PanicHookInfo;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use crossbeam_channel::{select, Receiver};
+use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
+use crossterm::execute;
+use crossterm::terminal::{disable_raw_mode, LeaveAlternateScreen};
+
+use super::app::{Action, App};
+use super::{views, UiUpdate};
+
+/// Frame interval for updates from the capture side.
+const TICK: Duration = Duration::from_millis(100);
+/// How long the input thread waits for an event before checking whether to stop.
+const INPUT_POLL: Duration = Duration::from_millis(50);
+
+/// Undoes everything the UI did to the terminal. Safe to call twice, and from a
+/// panic hook: errors are ignored because there is nothing better to do then.
+fn restore_terminal() {
+    let _ = execute!(stdout(), DisableMouseCapture, LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = disable_raw_mode();
+}
+
+/// Restores the terminal when dropped: on normal return, on `?` errors and while
+/// unwinding from a panic.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+type PanicHook = dyn Fn(&PanicHookInfo<'_>) + Send + Sync + 'static;
+
+/// Our panic hook, installed before ratatui's: ratatui's own hook leaves mouse
+/// capture on, which would leave the shell receiving mouse escape codes. Dropping
+/// the guard puts the original hook back, so a later panic outside the UI does not
+/// write terminal escapes.
+struct PanicHookGuard {
+    original: Arc<PanicHook>,
+}
+
+fn install_panic_hook() -> PanicHookGuard {
+    let original: Arc<PanicHook> = Arc::from(std::panic::take_hook());
+    let chained = Arc::clone(&original);
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        chained(info);
+    }));
+    PanicHookGuard { original }
+}
+
+impl Drop for PanicHookGuard {
+    fn drop(&mut self) {
+        // The hook cannot be changed from a panicking thread; the chained hook
+        // stays, which is harmless (the process is going down).
+        if thread::panicking() {
+            return;
+        }
+        let original = Arc::clone(&self.original);
+        drop(std::panic::take_hook());
+        std::panic::set_hook(Box::new(move |info| original(info)));
+    }
+}
+
+/// Flags raised by SIGTERM/SIGHUP/SIGINT (a signal from outside: in raw mode the
+/// terminal's own Ctrl-C arrives as a key). Unregistered on drop.
+struct Signals {
+    raised: Arc<AtomicBool>,
+    ids: Vec<signal_hook::SigId>,
+}
+
+impl Signals {
+    fn register() -> Signals {
+        let raised = Arc::new(AtomicBool::new(false));
+        let ids = [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP, signal_hook::consts::SIGINT]
+            .into_iter()
+            .filter_map(|signal| signal_hook::flag::register(signal, Arc::clone(&raised)).ok())
+            .collect();
+        Signals { raised, ids }
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
+/// What the input thread sends.
+enum InputMessage {
+    Event(Event),
+    Failed(std::io::Error),
+}
+
+/// Reads terminal events (the only place that does) until `stop` is set.
+fn spawn_input_thread(
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<(Receiver<InputMessage>, thread::JoinHandle<()>)> {
+    let (sender, receiver) = crossbeam_channel::unbounded();
+    let handle = thread::Builder::new().name("keepscope-input".into()).spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            let next = match event::poll(INPUT_POLL) {
+                Ok(false) => continue,
+                Ok(true) => event::read(),
+                Err(error) => Err(error),
+            };
+            let message = match next {
+                Ok(event) => InputMessage::Event(event),
+                Err(error) => InputMessage::Failed(error),
+            };
+            let failed = matches!(message, InputMessage::Failed(_));
+            if sender.send(message).is_err() || failed {
+                break;
+            }
+        }
+    })?;
+    Ok((receiver, handle))
+}
+
+/// Runs the UI until the user quits (or a signal, or an input error). `stop` is set
+/// on the way out so capture threads end too.
+pub(crate) fn run(mut app: App, updates: Receiver<UiUpdate>, stop: Option<Arc<AtomicBool>>) -> anyhow::Result<()> {
+    if !stdout().is_terminal() {
+        bail!("the terminal UI needs a terminal on standard output (use `keepscope analyze` for a text or JSON report)");
+    }
+    let result = run_in_terminal(&mut app, updates);
+    if let Some(stop) = stop {
+        stop.store(true, Ordering::SeqCst);
+    }
+    result
+}
+
+fn run_in_terminal(app: &mut App, updates: Receiver<UiUpdate>) -> anyhow::Result<()> {
+    // Order matters: our hook first, so that ratatui's (installed by try_init)
+    // chains to it and a panic undoes mouse capture too.
+    let _panic_hook = install_panic_hook();
+    let _guard = TerminalGuard;
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    execute!(stdout(), EnableMouseCapture).context("cannot enable mouse capture")?;
+    let signals = Signals::register();
+
+    let input_stop = Arc::new(AtomicBool::new(false));
+    let (input, input_thread) = spawn_input_thread(Arc::clone(&input_stop)).context("cannot start the input thread")?;
+    let result = event_loop(app, &mut terminal, &input, updates, &signals);
+    input_stop.store(true, Ordering::Relaxed);
+    // The input thread notices within INPUT_POLL; a panic there is already reported.
+    let _ = input_thread.join();
+    result
+}
+
+fn event_loop(
+    app: &mut App,
+    terminal: &mut ratatui::DefaultTerminal,
+    input: &Receiver<InputMessage>,
+    mut updates: Receiver<UiUpdate>,
+    signals: &Signals,
+) -> anyhow::Result<()> {
+    let size = terminal.size().context("cannot read the terminal size")?;
+    app.resize(size.width, size.height);
+    let ticker = crossbeam_channel::tick(TICK);
+    let mut pending_snapshot = None;
+    // Something from the capture side arrived since the last frame.
+    let mut updated = false;
+    let mut dirty = true;
+    loop {
+        if dirty {
+            terminal.draw(|frame| views::draw(frame, app)).context("cannot draw")?;
+            dirty = false;
+        }
+        select! {
+            recv(input) -> message => {
+                let event = match message {
+                    Ok(InputMessage::Event(event)) => event,
+                    Ok(InputMessage::Failed(error)) => return Err(error).context("cannot read terminal input"),
+                    Err(_) => bail!("the terminal input thread stopped"),
+                };
+                let action = match event {
+                    Event::Key(key) => app.handle_key(key),
+                    Event::Mouse(mouse) => app.handle_mouse(mouse),
+                    Event::Resize(width, height) => {
+                        app.resize(width, height);
+                        Action::Redraw
+                    }
+                    _ => Action::Ignored,
+                };
+                match action {
+                    Action::Quit => return Ok(()),
+                    Action::Redraw => dirty = true,
+                    Action::Ignored => {}
+                }
+            }
+            recv(updates) -> update => match update {
+                // Only the newest snapshot matters; it is applied on the next tick.
+                Ok(UiUpdate::Snapshot(report)) => {
+                    pending_snapshot = Some(report);
+                    updated = true;
+                }
+                Ok(other) => {
+                    app.apply_update(other);
+                    updated = true;
+                }
+                Err(_) => {
+                    updated = true;
+                    // The capture side is gone: stop listening, keep the UI up.
+                    updates = crossbeam_channel::never();
+                    if app.status_message().is_none() && app.is_live() {
+                        app.apply_update(UiUpdate::CaptureEnded(None));
+                    }
+                }
+            },
+            recv(ticker) -> _ => {
+                if signals.raised.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                if let Some(report) = pending_snapshot.take() {
+                    app.set_report(report);
+                }
+                dirty |= std::mem::take(&mut updated);
+            }
+        }
+    }
+}
