@@ -662,29 +662,39 @@ impl App {
         self.set_sort(sort);
     }
 
+    /// Length of the current view's list (`None` for the overview).
+    fn list_len(&self, view: View) -> Option<usize> {
+        match view {
+            View::Overview => None,
+            View::Connections => Some(self.conn_rows.len()),
+            View::Findings => Some(self.finding_rows.len()),
+            View::Servers => Some(self.server_rows.len()),
+            View::Detail => Some(self.detail_connection().map_or(0, |c| c.transactions.len())),
+        }
+    }
+
+    fn cursor_mut(&mut self, view: View) -> Option<&mut ListCursor> {
+        match view {
+            View::Overview => None,
+            View::Connections => Some(&mut self.conn_cursor),
+            View::Findings => Some(&mut self.finding_cursor),
+            View::Servers => Some(&mut self.server_cursor),
+            View::Detail => Some(&mut self.tx_cursor),
+        }
+    }
+
     /// Moves the current view's selection; `isize::MIN`/`MAX` go to the ends.
     fn move_selection(&mut self, delta: isize) -> Action {
-        let page = self.page(self.view);
-        let cursor_and_len = match self.view {
-            View::Overview => None,
-            View::Connections => Some((&mut self.conn_cursor, self.conn_rows.len())),
-            View::Findings => Some((&mut self.finding_cursor, self.finding_rows.len())),
-            View::Servers => Some((&mut self.server_cursor, self.server_rows.len())),
-            View::Detail => {
-                let len = self
-                    .id_index
-                    .get(&self.detail_id.unwrap_or(u64::MAX))
-                    .map_or(0, |&i| self.report.connections[i].transactions.len());
-                Some((&mut self.tx_cursor, len))
-            }
-        };
-        let Some((cursor, len)) = cursor_and_len else { return Action::Ignored };
+        let view = self.view;
+        let page = self.page(view);
+        let Some(len) = self.list_len(view) else { return Action::Ignored };
+        let Some(cursor) = self.cursor_mut(view) else { return Action::Ignored };
         let before = *cursor;
         cursor.move_by(delta, len, page);
         if *cursor == before {
             return Action::Ignored;
         }
-        if self.view == View::Connections {
+        if view == View::Connections {
             self.sync_detail_to_table();
         }
         Action::Redraw
@@ -825,28 +835,18 @@ impl App {
         if !list.rows.contains(at) {
             return Action::Ignored;
         }
-        let cursor = match self.view {
-            View::Connections => self.conn_cursor,
-            View::Findings => self.finding_cursor,
-            View::Servers => self.server_cursor,
-            View::Detail => self.tx_cursor,
-            View::Overview => return Action::Ignored,
+        let view = self.view;
+        let (Some(len), Some(cursor)) = (self.list_len(view), self.cursor_mut(view).map(|c| *c)) else {
+            return Action::Ignored;
         };
         let target = cursor.offset + usize::from(at.y - list.rows.y);
-        if target == cursor.selected {
-            return self.open_selected();
-        }
-        let delta = target as isize - cursor.selected as isize;
-        let len = match self.view {
-            View::Connections => self.conn_rows.len(),
-            View::Findings => self.finding_rows.len(),
-            View::Servers => self.server_rows.len(),
-            _ => self.detail_connection().map_or(0, |c| c.transactions.len()),
-        };
         if target >= len {
             return Action::Ignored;
         }
-        self.move_selection(delta)
+        if target == cursor.selected {
+            return self.open_selected();
+        }
+        self.move_selection(target as isize - cursor.selected as isize)
     }
 }
 

@@ -28,9 +28,16 @@ const TICK: Duration = Duration::from_millis(100);
 /// How long the input thread waits for an event before checking whether to stop.
 const INPUT_POLL: Duration = Duration::from_millis(50);
 
-/// Undoes everything the UI did to the terminal. Safe to call twice, and from a
-/// panic hook: errors are ignored because there is nothing better to do then.
+/// Whether the terminal is in the UI's state (raw mode, alternate screen, mouse).
+static TERMINAL_ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Undoes everything the UI did to the terminal, once: leaving the alternate
+/// screen a second time would move the cursor back over a panic message printed
+/// in between. Errors are ignored: there is nothing better to do then.
 fn restore_terminal() {
+    if !TERMINAL_ACTIVE.swap(false, Ordering::SeqCst) {
+        return;
+    }
     let _ = execute!(stdout(), DisableMouseCapture, LeaveAlternateScreen, crossterm::cursor::Show);
     let _ = disable_raw_mode();
 }
@@ -55,10 +62,17 @@ struct PanicHookGuard {
     original: Arc<PanicHook>,
 }
 
+/// Set by the panic hook. A panic on another thread (capture, analysis) has
+/// restored the terminal under the UI's feet; the UI must then stop drawing and
+/// leave, so that the panic message stays readable on the normal screen.
+static PANIC_SEEN: AtomicBool = AtomicBool::new(false);
+
 fn install_panic_hook() -> PanicHookGuard {
+    PANIC_SEEN.store(false, Ordering::SeqCst);
     let original: Arc<PanicHook> = Arc::from(std::panic::take_hook());
     let chained = Arc::clone(&original);
     std::panic::set_hook(Box::new(move |info| {
+        PANIC_SEEN.store(true, Ordering::SeqCst);
         restore_terminal();
         chained(info);
     }));
@@ -153,6 +167,7 @@ fn run_in_terminal(app: &mut App, updates: Receiver<UiUpdate>) -> anyhow::Result
     // chains to it and a panic undoes mouse capture too.
     let _panic_hook = install_panic_hook();
     let _guard = TerminalGuard;
+    TERMINAL_ACTIVE.store(true, Ordering::SeqCst);
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     execute!(stdout(), EnableMouseCapture).context("cannot enable mouse capture")?;
     let signals = Signals::register();
@@ -181,6 +196,9 @@ fn event_loop(
     let mut updated = false;
     let mut dirty = true;
     loop {
+        if PANIC_SEEN.load(Ordering::SeqCst) {
+            bail!("a keepscope thread panicked (see above); the UI stopped");
+        }
         if dirty {
             terminal.draw(|frame| views::draw(frame, app)).context("cannot draw")?;
             dirty = false;
