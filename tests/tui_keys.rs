@@ -105,6 +105,21 @@ fn q_and_ctrl_c_quit_from_anywhere() {
 }
 
 #[test]
+fn m_toggles_mouse_capture_with_a_passing_notice() {
+    let mut app = app();
+    assert!(app.mouse_capture());
+    assert_eq!(press(&mut app, KeyCode::Char('m')), Action::Redraw);
+    assert!(!app.mouse_capture());
+    let screen = screen_text(&render(&app, 80, 24));
+    assert!(screen.contains("mouse off"), "{screen}");
+    // The next key, even one that does nothing else, clears the notice.
+    assert_eq!(press(&mut app, KeyCode::Char('x')), Action::Redraw);
+    assert!(!screen_text(&render(&app, 80, 24)).contains("mouse off"));
+    press(&mut app, KeyCode::Char('m'));
+    assert!(app.mouse_capture());
+}
+
+#[test]
 fn key_releases_are_ignored() {
     let mut app = app();
     let mut release = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);

@@ -184,10 +184,15 @@ pub struct App {
     /// Live mode: the overview shows capture counters and a sparkline.
     pub(crate) live_mode: bool,
     pub(crate) live: Option<LiveStats>,
-    /// Message for the status bar (the capture ended, why).
+    /// Message for the status bar (the capture ended, why); stays.
     pub(crate) status: Option<String>,
+    /// Answer to the last key (mouse toggled, …); gone at the next key.
+    pub(crate) notice: Option<String>,
     pub(crate) view: View,
     pub(crate) help: bool,
+    /// Whether the terminal should report the mouse. Capturing it disables the
+    /// terminal's own text selection, so `m` turns it off to copy an address.
+    pub(crate) mouse_capture: bool,
     pub(crate) screen: Rect,
 
     pub(crate) filter: String,
@@ -234,8 +239,10 @@ impl App {
             live_mode: false,
             live: None,
             status: None,
+            notice: None,
             view: View::Overview,
             help: false,
+            mouse_capture: true,
             screen: Rect::new(0, 0, width, height),
             filter: String::new(),
             filter_editing: false,
@@ -272,6 +279,11 @@ impl App {
 
     pub fn report(&self) -> &Report {
         &self.report
+    }
+
+    /// Whether the event loop should keep mouse capture on.
+    pub fn mouse_capture(&self) -> bool {
+        self.mouse_capture
     }
 
     pub fn help_visible(&self) -> bool {
@@ -524,6 +536,14 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return Action::Ignored;
         }
+        let had_notice = self.notice.take().is_some();
+        match self.handle_key_press(key) {
+            Action::Ignored if had_notice => Action::Redraw,
+            action => action,
+        }
+    }
+
+    fn handle_key_press(&mut self, key: KeyEvent) -> Action {
         // Raw mode delivers Ctrl-C as a key, not a signal: it must always quit.
         if key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c' | 'C')) {
             return Action::Quit;
@@ -543,6 +563,15 @@ impl App {
         }
         match key.code {
             KeyCode::Char('q') => Action::Quit,
+            KeyCode::Char('m') => {
+                self.mouse_capture = !self.mouse_capture;
+                self.notice = Some(if self.mouse_capture {
+                    "mouse on: click and scroll (m turns it off to select text)".to_string()
+                } else {
+                    "mouse off: the terminal selects text (m turns it back on)".to_string()
+                });
+                Action::Redraw
+            }
             KeyCode::Char('?') | KeyCode::F(1) => {
                 self.help = true;
                 Action::Redraw
@@ -739,7 +768,7 @@ impl App {
                 let finding = &self.report.findings[index];
                 let (id, transaction) = (finding.connection, finding.transaction);
                 if !self.id_index.contains_key(&id) {
-                    self.status = Some(format!("connection {id} is not in this report"));
+                    self.notice = Some(format!("connection {id} is not in this report"));
                     return Action::Redraw;
                 }
                 self.open_detail(id, transaction, View::Findings);

@@ -211,7 +211,19 @@ fn event_loop(
                     Err(_) => bail!("the terminal input thread stopped"),
                 };
                 let action = match event {
-                    Event::Key(key) => app.handle_key(key),
+                    Event::Key(key) => {
+                        let mouse_before = app.mouse_capture();
+                        let action = app.handle_key(key);
+                        if app.mouse_capture() != mouse_before {
+                            if app.mouse_capture() {
+                                execute!(stdout(), EnableMouseCapture)
+                            } else {
+                                execute!(stdout(), DisableMouseCapture)
+                            }
+                            .context("cannot change mouse capture")?;
+                        }
+                        action
+                    }
                     Event::Mouse(mouse) => app.handle_mouse(mouse),
                     Event::Resize(width, height) => {
                         app.resize(width, height);

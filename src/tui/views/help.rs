@@ -30,7 +30,7 @@ pub fn draw(frame: &mut Frame, area: Rect) {
         key_line("/", "filter: endpoint, method, URI, status, finding"),
         key_line("s  S", "sort on the next column / reverse the order"),
         key_line("mouse", "wheel scrolls, click selects, click again opens,"),
-        key_line("", "click a column header to sort on it"),
+        key_line("", "click a column header to sort on it;  m  mouse on/off"),
         key_line("q  Ctrl-C", "quit                 ?  Esc  close this help"),
         heading("Connections columns"),
         Line::raw("  tx requests  re reused  pl pipelined  prb TCP keep-alive probes"),

@@ -67,9 +67,10 @@ fn status_bar(frame: &mut Frame, app: &App, area: Rect) {
         return;
     }
     let right = source_text(app);
-    let (left, left_style) = match &app.status {
-        Some(message) => (format!(" {}", sanitize::display(message, width)), theme::STATUS_ALERT),
-        None => (format!(" {}", hints(app, width)), theme::STATUS_BAR),
+    let (left, left_style) = match (&app.notice, &app.status) {
+        (Some(notice), _) => (format!(" {}", sanitize::display(notice, width)), theme::STATUS_BAR),
+        (None, Some(message)) => (format!(" {}", sanitize::display(message, width)), theme::STATUS_ALERT),
+        (None, None) => (format!(" {}", hints(app, width)), theme::STATUS_BAR),
     };
     let left_len = left.chars().count();
     let right_len = right.chars().count();
@@ -111,7 +112,7 @@ fn source_text(app: &App) -> String {
         );
     }
     let name = match source.paths.as_slice() {
-        [] => source.kind.clone(),
+        [] => sanitize::display(&source.kind, 16).into_owned(),
         [one] => short_path(one),
         [first, rest @ ..] => format!("{} +{}", short_path(first), rest.len()),
     };
