@@ -274,13 +274,14 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
 
     let cursor = app.conn_cursor;
     let page = usize::from(list.rows.height);
-    let end = (cursor.offset + page).min(shown);
-    let rows: Vec<Row> = app.conn_rows[cursor.offset..end]
+    let window = super::visible_window(cursor, shown, page);
+    let start = window.start;
+    let rows: Vec<Row> = app.conn_rows[window]
         .iter()
         .enumerate()
         .map(|(i, &index)| {
             let r = row(&report.connections[index], &widths, wide);
-            if cursor.offset + i == cursor.selected {
+            if start + i == cursor.selected {
                 r.style(theme::SELECTED_ROW)
             } else {
                 r
@@ -288,7 +289,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
         })
         .collect();
     frame.render_widget(Table::new(rows, constraints).column_spacing(SPACING), list.rows);
-    scrollbar(frame.buffer_mut(), list.scrollbar, shown, cursor.offset);
+    scrollbar(frame.buffer_mut(), list.scrollbar, shown, start);
 }
 
 #[cfg(test)]

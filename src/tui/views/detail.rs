@@ -216,13 +216,14 @@ fn transactions(frame: &mut Frame, app: &App, conn: &ConnectionRecord, list: lay
         return;
     }
     let cursor = app.tx_cursor;
-    let end = (cursor.offset + usize::from(list.rows.height)).min(count);
-    let rows: Vec<Row> = conn.transactions[cursor.offset..end]
+    let window = super::visible_window(cursor, count, usize::from(list.rows.height));
+    let start = window.start;
+    let rows: Vec<Row> = conn.transactions[window]
         .iter()
         .enumerate()
         .map(|(i, tx)| {
             let row = transaction_row(tx, &widths);
-            if cursor.offset + i == cursor.selected {
+            if start + i == cursor.selected {
                 row.style(theme::SELECTED_ROW)
             } else {
                 row
@@ -230,7 +231,7 @@ fn transactions(frame: &mut Frame, app: &App, conn: &ConnectionRecord, list: lay
         })
         .collect();
     frame.render_widget(Table::new(rows, constraints).column_spacing(SPACING), list.rows);
-    scrollbar(frame.buffer_mut(), list.scrollbar, count, cursor.offset);
+    scrollbar(frame.buffer_mut(), list.scrollbar, count, start);
     if let Some(tx) = conn.transactions.get(cursor.selected) {
         transaction_pane(frame, tx, list.pane);
     }

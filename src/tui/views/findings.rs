@@ -67,8 +67,9 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
         return;
     }
     let cursor = app.finding_cursor;
-    let end = (cursor.offset + usize::from(list.rows.height)).min(shown);
-    let rows: Vec<Row> = app.finding_rows[cursor.offset..end]
+    let window = super::visible_window(cursor, shown, usize::from(list.rows.height));
+    let start = window.start;
+    let rows: Vec<Row> = app.finding_rows[window]
         .iter()
         .enumerate()
         .map(|(i, &index)| {
@@ -81,7 +82,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
                 Cell::from(endpoint_cell(server, widths[3], theme::VALUE)),
                 Cell::from(cell(&finding.message, widths[4], theme::VALUE)),
             ]);
-            if cursor.offset + i == cursor.selected {
+            if start + i == cursor.selected {
                 row.style(theme::SELECTED_ROW)
             } else {
                 row
@@ -89,7 +90,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
         })
         .collect();
     frame.render_widget(Table::new(rows, constraints).column_spacing(SPACING), list.rows);
-    scrollbar(frame.buffer_mut(), list.scrollbar, shown, cursor.offset);
+    scrollbar(frame.buffer_mut(), list.scrollbar, shown, start);
 
     // The selected finding in full.
     let Some(&index) = app.finding_rows.get(cursor.selected) else { return };

@@ -164,6 +164,21 @@ pub(crate) fn scrollbar(buffer: &mut Buffer, area: Rect, len: usize, offset: usi
     }
 }
 
+/// The slice of a list to draw: from the cursor's offset, but never past the end
+/// and always including the selected row, even if the frame is not the size the
+/// App last heard of (drawing must not trust state it does not own).
+pub(crate) fn visible_window(cursor: crate::tui::app::ListCursor, len: usize, page: usize) -> std::ops::Range<usize> {
+    let page = page.max(1);
+    let selected = cursor.selected.min(len.saturating_sub(1));
+    let mut start = cursor.offset.min(selected);
+    if selected >= start + page {
+        start = selected + 1 - page;
+    }
+    // No blank rows at the bottom while earlier rows could fill them.
+    start = start.min(len.saturating_sub(page));
+    start..(start + page).min(len)
+}
+
 /// Text cut to `width` display characters, escaped, as a span.
 pub(crate) fn cell<'a>(text: &str, width: u16, style: Style) -> Span<'a> {
     Span::styled(sanitize::display(text, usize::from(width)).into_owned(), style)
@@ -202,5 +217,23 @@ pub(crate) fn lines(frame: &mut Frame, area: Rect, lines: Vec<Line<'_>>) {
             break;
         }
         frame.render_widget(line, Rect { y, height: 1, ..area });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::app::ListCursor;
+
+    #[test]
+    fn visible_window_follows_the_cursor_and_stays_in_bounds() {
+        let at = |selected, offset| ListCursor { selected, offset };
+        assert_eq!(visible_window(at(5, 3), 100, 10), 3..13);
+        // A frame smaller than the App assumed still shows the selected row.
+        assert_eq!(visible_window(at(12, 3), 100, 5), 8..13);
+        // Stale cursors past the end of a shrunken list.
+        assert_eq!(visible_window(at(50, 45), 8, 10), 0..8);
+        assert_eq!(visible_window(at(0, 0), 0, 10), 0..0);
+        assert_eq!(visible_window(at(3, 0), 10, 0), 3..4);
     }
 }

@@ -85,13 +85,14 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
         return;
     }
     let cursor = app.server_cursor;
-    let end = (cursor.offset + usize::from(list.rows.height)).min(shown);
-    let rows: Vec<Row> = app.server_rows[cursor.offset..end]
+    let window = super::visible_window(cursor, shown, usize::from(list.rows.height));
+    let start = window.start;
+    let rows: Vec<Row> = app.server_rows[window]
         .iter()
         .enumerate()
         .map(|(i, &index)| {
             let r = row(&report.servers[index], &widths, wide);
-            if cursor.offset + i == cursor.selected {
+            if start + i == cursor.selected {
                 r.style(theme::SELECTED_ROW)
             } else {
                 r
@@ -99,7 +100,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
         })
         .collect();
     frame.render_widget(Table::new(rows, constraints).column_spacing(SPACING), list.rows);
-    scrollbar(frame.buffer_mut(), list.scrollbar, shown, cursor.offset);
+    scrollbar(frame.buffer_mut(), list.scrollbar, shown, start);
 
     if let Some(&index) = app.server_rows.get(cursor.selected) {
         pane(frame, &report.servers[index], list.pane);
