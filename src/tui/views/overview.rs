@@ -64,6 +64,8 @@ fn live(frame: &mut Frame, stats: Option<&LiveStats>, area: Rect) {
     let spark_area = Rect { y: area.y + 2, height: area.height.saturating_sub(2), ..area };
     // The newest seconds at the right edge: keep only what fits.
     let skip = rates.len().saturating_sub(usize::from(spark_area.width));
+    let shown = (rates.len() - skip) as u16;
+    let spark_area = Rect { x: spark_area.right() - shown, width: shown, ..spark_area };
     frame.render_widget(
         Sparkline::default().data(rates[skip..].iter().copied()).style(theme::SPARKLINE),
         spark_area,
