@@ -19,6 +19,8 @@ use crossbeam_channel::{select, Receiver};
 use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
 use crossterm::execute;
 use crossterm::terminal::{disable_raw_mode, LeaveAlternateScreen};
+use ratatui::backend::Backend;
+use ratatui::Terminal;
 
 use super::app::{Action, App};
 use super::{views, UiUpdate};
@@ -174,23 +176,46 @@ fn run_in_terminal(app: &mut App, updates: Receiver<UiUpdate>) -> anyhow::Result
 
     let input_stop = Arc::new(AtomicBool::new(false));
     let (input, input_thread) = spawn_input_thread(Arc::clone(&input_stop)).context("cannot start the input thread")?;
-    let result = event_loop(app, &mut terminal, &input, updates, &signals);
+    let mut set_mouse = |on: bool| {
+        if on {
+            execute!(stdout(), EnableMouseCapture)
+        } else {
+            execute!(stdout(), DisableMouseCapture)
+        }
+    };
+    let result = event_loop(app, &mut terminal, &input, updates, &signals.raised, &mut set_mouse).map(|_| ());
     input_stop.store(true, Ordering::Relaxed);
     // The input thread notices within INPUT_POLL; a panic there is already reported.
     let _ = input_thread.join();
     result
 }
 
-fn event_loop(
+/// What the event loop did, for tests of its pacing.
+#[derive(Debug, Default)]
+struct LoopStats {
+    frames: u64,
+    snapshots_applied: u64,
+}
+
+/// The UI loop proper, over any backend so that tests can run it on a
+/// `TestBackend` with synthetic input. `set_mouse` turns mouse capture on or off
+/// when the App asks; `quit_requested` is raised by signals.
+fn event_loop<B>(
     app: &mut App,
-    terminal: &mut ratatui::DefaultTerminal,
+    terminal: &mut Terminal<B>,
     input: &Receiver<InputMessage>,
     mut updates: Receiver<UiUpdate>,
-    signals: &Signals,
-) -> anyhow::Result<()> {
+    quit_requested: &AtomicBool,
+    set_mouse: &mut dyn FnMut(bool) -> std::io::Result<()>,
+) -> anyhow::Result<LoopStats>
+where
+    B: Backend,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let size = terminal.size().context("cannot read the terminal size")?;
     app.resize(size.width, size.height);
     let ticker = crossbeam_channel::tick(TICK);
+    let mut stats = LoopStats::default();
     let mut pending_snapshot = None;
     // Something from the capture side arrived since the last frame.
     let mut updated = false;
@@ -201,6 +226,7 @@ fn event_loop(
         }
         if dirty {
             terminal.draw(|frame| views::draw(frame, app)).context("cannot draw")?;
+            stats.frames += 1;
             dirty = false;
         }
         select! {
@@ -215,12 +241,7 @@ fn event_loop(
                         let mouse_before = app.mouse_capture();
                         let action = app.handle_key(key);
                         if app.mouse_capture() != mouse_before {
-                            if app.mouse_capture() {
-                                execute!(stdout(), EnableMouseCapture)
-                            } else {
-                                execute!(stdout(), DisableMouseCapture)
-                            }
-                            .context("cannot change mouse capture")?;
+                            set_mouse(app.mouse_capture()).context("cannot change mouse capture")?;
                         }
                         action
                     }
@@ -232,7 +253,7 @@ fn event_loop(
                     _ => Action::Ignored,
                 };
                 match action {
-                    Action::Quit => return Ok(()),
+                    Action::Quit => return Ok(stats),
                     Action::Redraw => dirty = true,
                     Action::Ignored => {}
                 }
@@ -257,14 +278,150 @@ fn event_loop(
                 }
             },
             recv(ticker) -> _ => {
-                if signals.raised.load(Ordering::Relaxed) {
-                    return Ok(());
+                if quit_requested.load(Ordering::Relaxed) {
+                    return Ok(stats);
                 }
                 if let Some(report) = pending_snapshot.take() {
                     app.set_report(report);
+                    stats.snapshots_applied += 1;
                 }
                 dirty |= std::mem::take(&mut updated);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::model::Report;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::backend::TestBackend;
+    use std::time::Instant;
+
+    fn key(code: KeyCode) -> InputMessage {
+        InputMessage::Event(Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+
+    fn report_with(connections: usize) -> Arc<Report> {
+        let mut report = crate::tui::app::empty_report("live");
+        let template = crate::analysis::model::ConnectionRecord {
+            id: 0,
+            client: "127.0.0.1:40000".into(),
+            server: "127.0.0.1:8080".into(),
+            first_ts: 0.0,
+            last_ts: 1.0,
+            syn_seen: true,
+            protocol: "http1".into(),
+            transactions: vec![],
+            close: crate::analysis::model::Close {
+                by: "none".into(),
+                how: "none".into(),
+                ts: None,
+                idle_s: None,
+                announced: false,
+            },
+            tcp_keepalive: Default::default(),
+            missing_bytes: Default::default(),
+            findings: vec![],
+            keepalive_probe_ts: vec![],
+        };
+        report.connections = (0..connections as u64)
+            .map(|id| crate::analysis::model::ConnectionRecord { id, ..template.clone() })
+            .collect();
+        Arc::new(report)
+    }
+
+    /// Runs the loop on a TestBackend in a thread; returns the input and update
+    /// senders and a handle yielding the App and the loop's stats.
+    fn spawn_loop() -> (
+        crossbeam_channel::Sender<InputMessage>,
+        crossbeam_channel::Sender<UiUpdate>,
+        thread::JoinHandle<(App, anyhow::Result<LoopStats>, Vec<bool>)>,
+    ) {
+        let (input_tx, input_rx) = crossbeam_channel::unbounded();
+        let (update_tx, update_rx) = crossbeam_channel::unbounded();
+        let handle = thread::spawn(move || {
+            let mut app = App::new_live(80, 24);
+            let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+            let mut mouse_calls = Vec::new();
+            let quit = AtomicBool::new(false);
+            let result = event_loop(&mut app, &mut terminal, &input_rx, update_rx, &quit, &mut |on| {
+                mouse_calls.push(on);
+                Ok(())
+            });
+            (app, result, mouse_calls)
+        });
+        (input_tx, update_tx, handle)
+    }
+
+    #[test]
+    fn a_flood_of_snapshots_is_coalesced_to_the_newest() {
+        let (input, updates, handle) = spawn_loop();
+        let started = Instant::now();
+        for size in 1..=200 {
+            updates.send(UiUpdate::Snapshot(report_with(size))).unwrap();
+        }
+        // Let a few ticks pass, then quit.
+        thread::sleep(TICK * 4);
+        input.send(key(KeyCode::Char('q'))).unwrap();
+        let (app, result, _) = handle.join().unwrap();
+        let stats = result.unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(app.report().connections.len(), 200, "the newest snapshot wins");
+        // At most one snapshot and one frame per tick (plus the first frame).
+        let ticks = (elapsed.as_millis() / TICK.as_millis()) as u64 + 1;
+        assert!(stats.snapshots_applied <= ticks, "{stats:?} in {elapsed:?}");
+        assert!(stats.frames <= ticks + 1, "{stats:?} in {elapsed:?}");
+        assert!(stats.snapshots_applied < 200);
+    }
+
+    #[test]
+    fn keys_are_answered_without_waiting_for_a_tick() {
+        let (input, _updates, handle) = spawn_loop();
+        for _ in 0..5 {
+            input.send(key(KeyCode::Tab)).unwrap();
+        }
+        input.send(key(KeyCode::Char('q'))).unwrap();
+        let started = Instant::now();
+        let (app, result, _) = handle.join().unwrap();
+        // Five Tabs went round the views once, each redrawn: 1 + 5 frames.
+        assert_eq!(app.view(), crate::tui::View::Overview);
+        assert_eq!(result.unwrap().frames, 6);
+        assert!(started.elapsed() < TICK * 5);
+    }
+
+    #[test]
+    fn capture_end_and_disconnection_reach_the_status_bar() {
+        let (input, updates, handle) = spawn_loop();
+        updates.send(UiUpdate::CaptureEnded(Some("limit of 10 packets reached".into()))).unwrap();
+        drop(updates);
+        thread::sleep(TICK * 2);
+        input.send(key(KeyCode::Char('m'))).unwrap();
+        input.send(key(KeyCode::Char('q'))).unwrap();
+        let (app, result, mouse_calls) = handle.join().unwrap();
+        result.unwrap();
+        assert_eq!(app.status_message(), Some("capture ended: limit of 10 packets reached"));
+        assert_eq!(mouse_calls, [false]);
+    }
+
+    #[test]
+    fn a_closed_update_channel_without_message_still_says_the_capture_ended() {
+        let (input, updates, handle) = spawn_loop();
+        drop(updates);
+        thread::sleep(TICK * 2);
+        input.send(key(KeyCode::Char('q'))).unwrap();
+        let (app, result, _) = handle.join().unwrap();
+        result.unwrap();
+        assert_eq!(app.status_message(), Some("capture ended"));
+    }
+
+    #[test]
+    fn input_errors_end_the_loop_with_an_error() {
+        let (input, _updates, handle) = spawn_loop();
+        input.send(InputMessage::Failed(std::io::Error::other("tty gone"))).unwrap();
+        let (_, result, _) = handle.join().unwrap();
+        let error = result.unwrap_err();
+        assert!(format!("{error:#}").contains("tty gone"), "{error:#}");
     }
 }
