@@ -1,8 +1,29 @@
 //! View: the terminal UI (ratatui + crossterm) for `tui` (offline) and `live`.
 //!
 //! INTERFACE (fixed): `UiUpdate`, `LiveStats`, `run_offline`, `run_live`.
+//!
+//! Layout of the module (bandwhich's idea: state and drawing apart from terminal I/O,
+//! so that tests drive the UI without a terminal):
+//! - `app`: the whole UI state and `handle_key`/`handle_mouse`, returning an `Action`;
+//! - `views`: `draw(frame, &app)`, one file per view, plus the timeline;
+//! - `layout`, `tabs`: where things are, shared by drawing and mouse hit-testing;
+//! - `theme`, `format`: colours and short renderings of numbers;
+//! - `terminal`: terminal set-up and restore, panic hook, the event loop.
+//!
+//! Every captured string is drawn through `crate::sanitize::display`.
 
 use std::sync::Arc;
+
+pub mod app;
+pub mod format;
+pub mod layout;
+mod tabs;
+mod terminal;
+pub mod theme;
+pub mod views;
+
+pub use app::{Action, App, View};
+pub use views::draw;
 
 use crate::analysis::model::Report;
 
@@ -30,17 +51,17 @@ pub enum UiUpdate {
 }
 
 /// Runs the UI over a finished offline analysis until the user quits.
-#[allow(unused_variables)]
 pub fn run_offline(report: Report) -> anyhow::Result<()> {
-    unimplemented!("tui helper")
+    let app = App::new(Arc::new(report), 80, 24);
+    terminal::run(app, crossbeam_channel::never(), None)
 }
 
 /// Runs the UI in live mode: updates arrive on `updates`; when the user quits,
 /// `stop` is set so the capture thread ends.
-#[allow(unused_variables)]
 pub fn run_live(
     updates: crossbeam_channel::Receiver<UiUpdate>,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<()> {
-    unimplemented!("tui helper")
+    let app = App::new_live(80, 24);
+    terminal::run(app, updates, Some(stop))
 }
