@@ -12,6 +12,7 @@ pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod http;
+pub mod live;
 pub mod offline;
 pub mod pipeline;
 pub mod report;

@@ -134,9 +134,8 @@ fn capture_thread(
             }
             batch.push(&pkt);
         });
-        if let Ok((_, dropped)) = source.stats() {
-            counters.kernel_dropped.store(dropped as u64, Ordering::Relaxed);
-        }
+        let (_, dropped) = source.stats();
+        counters.kernel_dropped.store(dropped, Ordering::Relaxed);
         match result {
             Err(e) => {
                 ended = Some(e.to_string());
@@ -308,7 +307,7 @@ pub fn run_interfaces() -> Result<(), AppError> {
             "{:<16} {:<24} {}{}",
             display(&i.name, 16),
             flags.join(","),
-            i.addresses.join(" "),
+            i.addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" "),
             i.description.as_deref().map(|d| format!("  ({})", display(d, 60))).unwrap_or_default()
         );
         if writeln!(out, "{}", line.trim_end()).is_err() {
@@ -331,7 +330,7 @@ pub fn run_live(args: &LiveArgs) -> Result<(), AppError> {
     };
     let source = LiveSource::open(&config).map_err(AppError::capture)?;
     let iface = source.interface().to_string();
-    let link = source.link_type_name();
+    let link = source.link().name();
     let writer = match &args.write {
         Some(path) => Some(source.writer(path).map_err(AppError::capture)?),
         None => None,

@@ -21,8 +21,8 @@ fn main() {
     let result: Result<(), AppError> = match &cli.command {
         Command::Analyze(args) => keepscope::offline::run_analyze(args),
         Command::Tui(args) => keepscope::offline::run_tui(args),
-        Command::Live(_) => Err(AppError::new(2, "live capture is not available yet")),
-        Command::Interfaces => Err(AppError::new(2, "listing interfaces is not available yet")),
+        Command::Live(args) => keepscope::live::run_live(args),
+        Command::Interfaces => keepscope::live::run_interfaces(),
     };
     match result {
         Ok(()) => {}

@@ -135,10 +135,19 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
     // pool keeps connections longer than the server does.
     if let Some((Dir::ServerToClient, how, ts)) = c.first_close {
         if c.protocol == Protocol::Http1 && !rec.close.announced {
-            let idle_last = c.txs.iter().rev().find(|tx| tx.request.is_some() || tx.response.is_some());
-            if let Some(last) = idle_last {
-                let answered_before = last.response.as_ref().and_then(|r| r.end).map(|e| e <= ts).unwrap_or(false);
-                if answered_before && c.persistent_after(last) {
+            // Idle at the close: every request sent before it was answered, and the
+            // last exchange left the connection persistent. Requests sent after the
+            // close (stale reuse) do not make it less idle.
+            let before: Vec<_> = c
+                .txs
+                .iter()
+                .filter(|tx| tx.request.as_ref().map(|r| r.ts_first <= ts).unwrap_or(true))
+                .collect();
+            let all_answered = before.iter().all(|tx| {
+                tx.response.as_ref().and_then(|r| r.end).map(|e| e <= ts).unwrap_or(false)
+            });
+            if let Some(last) = before.last() {
+                if all_answered && c.persistent_after(last) {
                     let idle = rec.close.idle_s.unwrap_or(0.0);
                     let how = if how == CloseHow::Rst { " with RST" } else { "" };
                     push!(

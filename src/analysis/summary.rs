@@ -146,9 +146,24 @@ impl ReportBuilder {
                     }
                 }
             }
+            // A per-connection request limit (nginx keepalive_requests): the server
+            // itself announced the close on a successful answer to a client that
+            // wanted to keep the connection.
             if rec.close.by == "server" && rec.close.announced {
-                let depth = rec.transactions.iter().filter(|t| t.request.is_some()).count() as u64;
-                acc.max_requests_before_close = Some(acc.max_requests_before_close.unwrap_or(0).max(depth));
+                let limit_hit = rec.transactions.iter().rev().find(|t| t.response.is_some()).is_some_and(|t| {
+                    let resp = t.response.as_ref().expect("checked");
+                    let req_wants_more = t.request.as_ref().is_some_and(|r| {
+                        let conn = r.connection.as_deref().unwrap_or("").to_ascii_lowercase();
+                        !conn.contains("close") && (r.version != "HTTP/1.0" || conn.contains("keep-alive"))
+                    });
+                    resp.status < 400
+                        && resp.connection.as_deref().is_some_and(|c| c.to_ascii_lowercase().contains("close"))
+                        && req_wants_more
+                });
+                if limit_hit {
+                    let answered = rec.transactions.iter().filter(|t| t.request.is_some() && t.response.is_some()).count() as u64;
+                    acc.max_requests_before_close = Some(acc.max_requests_before_close.unwrap_or(0).max(answered));
+                }
             }
             acc.stale_reuse += findings.iter().filter(|f| f.kind == kind::STALE_REUSE).count() as u64;
         }

@@ -155,7 +155,7 @@ pub fn render(report: &Report, colour: bool) -> String {
     let _ = writeln!(
         o,
         "{:<14}{} probes, {} answered",
-        p.bold("TCP keep-alive"),
+        p.bold("TCP keepalive"),
         s.tcp_keepalive_probes,
         s.tcp_keepalive_acked
     );
@@ -183,10 +183,12 @@ pub fn render(report: &Report, colour: bool) -> String {
             let _ = writeln!(o, "  {:>6}  {} {}", format!("{folded_from}+"), p.cyan(&bar(folded, max)), folded);
         }
     }
-    if s.idle_gaps.iter().any(|b| b.count > 0) {
+    if let (Some(first), Some(last)) =
+        (s.idle_gaps.iter().position(|b| b.count > 0), s.idle_gaps.iter().rposition(|b| b.count > 0))
+    {
         let _ = writeln!(o, "\n{}", p.bold("Idle gap before reused requests"));
         let max = s.idle_gaps.iter().map(|b| b.count).max().unwrap_or(0);
-        for b in &s.idle_gaps {
+        for b in &s.idle_gaps[first..=last] {
             let _ = writeln!(o, "  {:>8}  {} {}", b.label, p.cyan(&bar(b.count, max)), b.count);
         }
     }
