@@ -23,6 +23,10 @@
 //!   started buffering longest ago go first), or the run list is full; these count
 //!   in `gaps_forced`. Also (c) when the peer ACKs past the gap (the bytes were
 //!   received, just not captured), (d) on FIN, RST, connection end and `finish`.
+//!   So one `on_segment` call can emit events for the *other* direction (an ACK
+//!   gives up its gaps) and for *other connections* (the global bound).
+//!   `max_buffered_per_conn` bounds the span from the delivery point to the end of
+//!   the furthest buffered byte, which also bounds the bytes held.
 //! - **Truncated segments** (snaplen) deliver the captured bytes and report the
 //!   rest as `Missing` at once when in order.
 //! - **Event order within one segment:** Open, Established, KeepAliveAck (for the
