@@ -332,12 +332,15 @@ mod tests {
         Arc::new(report)
     }
 
+    /// The App after the loop, what the loop returned, and the mouse switches.
+    type Outcome = (App, anyhow::Result<LoopStats>, Vec<bool>);
+
     /// Runs the loop on a TestBackend in a thread; returns the input and update
-    /// senders and a handle yielding the App and the loop's stats.
+    /// senders and a handle yielding the outcome.
     fn spawn_loop() -> (
         crossbeam_channel::Sender<InputMessage>,
         crossbeam_channel::Sender<UiUpdate>,
-        thread::JoinHandle<(App, anyhow::Result<LoopStats>, Vec<bool>)>,
+        thread::JoinHandle<Outcome>,
     ) {
         let (input_tx, input_rx) = crossbeam_channel::unbounded();
         let (update_tx, update_rx) = crossbeam_channel::unbounded();

@@ -252,8 +252,7 @@ pub fn servers() -> Vec<ServerFigures> {
 
 /// Counts the summary from the connections, as the analysis would.
 pub fn summarise(connections: &[ConnectionRecord], findings: &[Finding]) -> Summary {
-    let mut s = Summary::default();
-    s.connections = connections.len() as u64;
+    let mut s = Summary { connections: connections.len() as u64, ..Summary::default() };
     let mut per_connection: BTreeMap<u64, u64> = BTreeMap::new();
     let bounds = [(0.01, "<10ms"), (0.1, "10-100ms"), (1.0, "0.1-1s"), (5.0, "1-5s")];
     let mut gaps = [0u64; 5];
