@@ -96,6 +96,8 @@ pub fn connections() -> Vec<ConnectionRecord> {
         tx(3, Some(1.985), Some(request("GET", "/app.js", 2.5, 2.5)), Some(response(200, "OK", 2.52, 2.6, 81_920))),
         tx(4, Some(4.4), Some(request("GET", "/api/items?page=2", 7.0, 7.0)), Some(response(200, "OK", 7.3, 7.5, 734))),
     ];
+    // The first response was preceded by 103 Early Hints.
+    c.transactions[0].interim = vec![Interim { status: 103, ts: T0 + 0.010 }];
     c.close = close("server", "fin", Some(12.5), Some(5.0), false);
     c.findings = vec!["idle_close_unannounced".into()];
     out.push(c);

@@ -117,7 +117,7 @@ fn info(frame: &mut Frame, app: &App, conn: &ConnectionRecord, area: Rect) {
 fn column_widths(total: u16) -> [u16; 12] {
     let wide = total >= 120;
     let mut widths: [u16; 12] = if wide {
-        [4, 8, 0, 6, 8, 8, 8, 8, 9, 9, 6, 5]
+        [4, 8, 0, 6, 8, 8, 8, 8, 9, 9, 12, 5]
     } else {
         [3, 6, 0, 3, 6, 6, 6, 5, 5, 5, 4, 2]
     };
@@ -128,8 +128,22 @@ fn column_widths(total: u16) -> [u16; 12] {
 
 const HEADERS: [&str; 12] = ["#", "method", "uri", "st", "idle", "wait", "total", "frame", "req", "resp", "100c", "fl"];
 const HEADERS_WIDE: [&str; 12] = [
-    "#", "method", "uri", "status", "idle", "wait", "total", "framing", "req body", "resp body", "100c", "flags",
+    "#", "method", "uri", "status", "idle", "wait", "total", "framing", "req body", "resp body", "100c / 1xx", "flags",
 ];
+
+/// The 100-continue outcome and the interim responses: `cont`, or `cont 100` when
+/// there is room; an interim without Expect (a 103, an unasked 100) shows its
+/// status.
+fn expect_cell(tx: &Transaction, wide: bool) -> String {
+    let outcome = format::expect_short(&tx.expect_outcome);
+    let interims: Vec<String> = tx.interim.iter().map(|i| i.status.to_string()).collect();
+    match (tx.expect_outcome.as_str(), interims.is_empty(), wide) {
+        (_, true, _) => outcome.to_string(),
+        ("none", false, _) => interims.join(","),
+        (_, false, true) => format!("{outcome} {}", interims.join(",")),
+        (_, false, false) => outcome.to_string(),
+    }
+}
 
 fn transaction_row<'a>(tx: &Transaction, widths: &[u16; 12]) -> Row<'a> {
     let (method, uri, request_bytes) = match &tx.request {
@@ -184,7 +198,7 @@ fn transaction_row<'a>(tx: &Transaction, widths: &[u16; 12]) -> Row<'a> {
         Cell::from(framing),
         Cell::from(request_bytes),
         Cell::from(response_bytes),
-        Cell::from(Span::styled(format::expect_short(&tx.expect_outcome), expect_style)),
+        Cell::from(Span::styled(expect_cell(tx, widths[10] >= 12), expect_style)),
         Cell::from(Span::styled(flags, theme::NOTE)),
     ])
 }

@@ -45,7 +45,7 @@ pub fn draw(frame: &mut Frame, area: Rect) {
             Span::styled("·", theme::IDLE),
             Span::raw(" idle  "),
             Span::styled("1", theme::INTERIM),
-            Span::raw(" 100 Continue  "),
+            Span::raw(" interim 1xx  "),
             Span::styled("k", theme::PROBE),
             Span::raw(" probe  "),
             Span::styled("F", theme::CLOSE_FIN),

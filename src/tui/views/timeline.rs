@@ -275,7 +275,7 @@ fn legend<'a>() -> Line<'a> {
         item("▶", theme::REQUEST, " request  "),
         item("◀", theme::RESPONSE, " response  "),
         item("·", theme::IDLE, " idle  "),
-        item("1", theme::INTERIM, " 100  "),
+        item("1", theme::INTERIM, " 1xx  "),
         item("k", theme::PROBE, " probe  "),
         item("F", theme::CLOSE_FIN, " FIN  "),
         item("R", theme::CLOSE_RST, " RST"),
