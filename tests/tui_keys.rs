@@ -555,6 +555,17 @@ fn every_view_draws_at_tiny_sizes_without_panicking() {
         }
         mouse(&mut app, MouseEventKind::ScrollDown, 0, 0);
         click(&mut app, width / 2, height / 2);
+
+        let mut live = App::new_live(width, height);
+        render(&live, width, height);
+        live.apply_update(UiUpdate::Snapshot(Arc::new(tui_fixture::report())));
+        live.apply_update(UiUpdate::Stats(LiveStats {
+            interface: "eth0".into(),
+            requests_per_sec: vec![1, 5, 3, 400],
+            ..LiveStats::default()
+        }));
+        live.apply_update(UiUpdate::CaptureEnded(Some("x".repeat(500))));
+        render(&live, width, height);
     }
 }
 

@@ -978,7 +978,7 @@ fn numeric_key(conn: &ConnectionRecord, column: ConnColumn) -> f64 {
         ConnColumn::Reused => count(&|t| t.reused),
         ConnColumn::Pipelined => count(&|t| t.pipelined),
         ConnColumn::Expect => count(&|t| t.expect_outcome != "none"),
-        ConnColumn::Probes => (conn.tcp_keepalive.client.probes + conn.tcp_keepalive.server.probes) as f64,
+        ConnColumn::Probes => conn.tcp_keepalive.client.probes.saturating_add(conn.tcp_keepalive.server.probes) as f64,
         ConnColumn::Duration => super::format::connection_duration(conn),
         ConnColumn::Findings => conn.findings.len() as f64,
         ConnColumn::Client | ConnColumn::Server | ConnColumn::Protocol | ConnColumn::ClosedBy => 0.0,

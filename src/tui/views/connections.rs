@@ -184,8 +184,8 @@ fn count_cell<'a>(count: usize, width: u16, style: Style) -> Cell<'a> {
 fn row<'a>(conn: &ConnectionRecord, widths: &[u16; 12], wide: bool) -> Row<'a> {
     let reused = conn.transactions.iter().filter(|t| t.reused).count();
     let pipelined = conn.transactions.iter().filter(|t| t.pipelined).count();
-    let probes = conn.tcp_keepalive.client.probes + conn.tcp_keepalive.server.probes;
-    let acked = conn.tcp_keepalive.client.acked + conn.tcp_keepalive.server.acked;
+    let probes = conn.tcp_keepalive.client.probes.saturating_add(conn.tcp_keepalive.server.probes);
+    let acked = conn.tcp_keepalive.client.acked.saturating_add(conn.tcp_keepalive.server.acked);
     let probe_style = if acked < probes { theme::PROBE_UNANSWERED } else { theme::PROBE };
     let (expect, expect_style) = expect_summary(conn);
     let close_style = match (conn.close.how.as_str(), conn.close.by.as_str()) {

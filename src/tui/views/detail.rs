@@ -84,7 +84,7 @@ fn info(frame: &mut Frame, app: &App, conn: &ConnectionRecord, area: Rect) {
         close_spans.push(Span::styled(format!("{} ({} answered)", count.probes, count.acked), style));
     }
     let missing = &conn.missing_bytes;
-    if missing.client + missing.server > 0 {
+    if missing.client > 0 || missing.server > 0 {
         close_spans.push(Span::styled("  missing ", theme::LABEL));
         close_spans.push(Span::styled(
             format!("{}/{} B", format::bytes(missing.client), format::bytes(missing.server)),

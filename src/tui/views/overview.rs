@@ -49,7 +49,7 @@ fn live(frame: &mut Frame, stats: Option<&LiveStats>, area: Rect) {
     let rates = &stats.requests_per_sec;
     let (now, peak) = (rates.last().copied().unwrap_or(0), rates.iter().copied().max().unwrap_or(0));
     let note = format!("now {now}/s  peak {peak}/s over {}s", rates.len());
-    let drops_style = if stats.kernel_dropped + stats.queue_dropped > 0 { theme::FINDING } else { theme::VALUE };
+    let drops_style = if stats.kernel_dropped > 0 || stats.queue_dropped > 0 { theme::FINDING } else { theme::VALUE };
     let counters = Line::from(vec![
         Span::styled("interface ", theme::LABEL),
         Span::raw(display(&stats.interface, 20).into_owned()),
@@ -110,8 +110,7 @@ fn totals(frame: &mut Frame, report: &Report, area: Rect) {
             format!("{} ({} answered)", s.tcp_keepalive_probes, s.tcp_keepalive_acked),
         )]),
     ];
-    let problems = src.warnings.len() as u64 + src.malformed_packets + src.snaplen_truncated_packets;
-    if problems > 0 || src.truncated {
+    if !src.warnings.is_empty() || src.malformed_packets > 0 || src.snaplen_truncated_packets > 0 || src.truncated {
         let mut text = format!(
             "{} warnings, {} malformed, {} cut by snaplen",
             src.warnings.len(),
@@ -159,12 +158,12 @@ pub(crate) fn bucket_requests(pairs: &[(u64, u64)], rows: usize) -> Vec<(String,
         let high = if n == 0 { 0 } else { n.next_power_of_two() };
         let low = if high <= 2 { high } else { high / 2 + 1 };
         match buckets.last_mut() {
-            Some(last) if last.1 == high => last.2 += count,
+            Some(last) if last.1 == high => last.2 = last.2.saturating_add(count),
             _ => buckets.push((low, high, count)),
         }
     }
     if buckets.len() > rows {
-        let tail: u64 = buckets[rows - 1..].iter().map(|b| b.2).sum();
+        let tail = buckets[rows - 1..].iter().fold(0u64, |sum, b| sum.saturating_add(b.2));
         let low = buckets[rows - 1].0;
         buckets.truncate(rows - 1);
         buckets.push((low, u64::MAX, tail));
@@ -222,7 +221,8 @@ fn findings(frame: &mut Frame, report: &Report, area: Rect) {
     if area.height == 0 {
         return;
     }
-    let total: u64 = report.summary.findings.values().sum();
+    // Counts come from the analysis; saturate rather than trust them.
+    let total = report.summary.findings.values().fold(0u64, |sum, n| sum.saturating_add(*n));
     let note = if total > 0 { format!("{total}  (Tab to Findings for all)") } else { String::new() };
     let mut rows = vec![section_title("Findings", &note, area.width)];
     let width = usize::from(area.width);
