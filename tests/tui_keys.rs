@@ -598,3 +598,22 @@ fn a_hundred_thousand_connections_stay_responsive() {
     // the visible rows, so it must not scale with the table.
     assert!(frame.as_millis() < 500, "frame took {frame:?}");
 }
+
+// ----- the entry points, without a terminal -----
+
+#[test]
+fn run_without_a_terminal_fails_cleanly_and_stops_the_capture() {
+    use std::io::IsTerminal;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // On a developer's terminal this would take the screen over; CI has none.
+    if std::io::stdout().is_terminal() {
+        eprintln!("skipped: stdout is a terminal");
+        return;
+    }
+    let (_updates, receiver) = crossbeam_channel::unbounded();
+    let stop = Arc::new(AtomicBool::new(false));
+    let error = keepscope::tui::run_live(receiver, Arc::clone(&stop)).unwrap_err();
+    assert!(error.to_string().contains("needs a terminal"), "{error}");
+    assert!(stop.load(Ordering::SeqCst), "the capture must be told to stop");
+    assert!(keepscope::tui::run_offline(tui_fixture::report()).is_err());
+}

@@ -154,10 +154,14 @@ fn spawn_input_thread(
 /// Runs the UI until the user quits (or a signal, or an input error). `stop` is set
 /// on the way out so capture threads end too.
 pub(crate) fn run(mut app: App, updates: Receiver<UiUpdate>, stop: Option<Arc<AtomicBool>>) -> anyhow::Result<()> {
-    if !stdout().is_terminal() {
-        bail!("the terminal UI needs a terminal on standard output (use `keepscope analyze` for a text or JSON report)");
-    }
-    let result = run_in_terminal(&mut app, updates);
+    let result = if stdout().is_terminal() {
+        run_in_terminal(&mut app, updates)
+    } else {
+        Err(anyhow::anyhow!(
+            "the terminal UI needs a terminal on standard output (use `keepscope analyze` for a text or JSON report)"
+        ))
+    };
+    // Whatever ended the UI, the capture must end too.
     if let Some(stop) = stop {
         stop.store(true, Ordering::SeqCst);
     }
