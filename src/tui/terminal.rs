@@ -126,60 +126,86 @@ enum InputMessage {
     Failed(std::io::Error),
 }
 
-/// Reads terminal events (the only place that does) until `stop` is set.
-fn spawn_input_thread(
+/// The thread that reads terminal events (the only place that does). Dropping it
+/// stops and joins it, also while unwinding from a panic, so that nothing keeps
+/// reading the terminal after the UI is gone.
+struct InputThread {
+    receiver: Receiver<InputMessage>,
     stop: Arc<AtomicBool>,
-) -> std::io::Result<(Receiver<InputMessage>, thread::JoinHandle<()>)> {
-    let (sender, receiver) = crossbeam_channel::unbounded();
-    let handle = thread::Builder::new().name("keepscope-input".into()).spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            let next = match event::poll(INPUT_POLL) {
-                Ok(false) => continue,
-                Ok(true) => event::read(),
-                Err(error) => Err(error),
-            };
-            let message = match next {
-                Ok(event) => InputMessage::Event(event),
-                Err(error) => InputMessage::Failed(error),
-            };
-            let failed = matches!(message, InputMessage::Failed(_));
-            if sender.send(message).is_err() || failed {
-                break;
+    handle: Option<thread::JoinHandle<()>>,
+}
+
+impl InputThread {
+    fn spawn() -> std::io::Result<InputThread> {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_seen = Arc::clone(&stop);
+        let handle = thread::Builder::new().name("keepscope-input".into()).spawn(move || {
+            // Polling with a timeout rather than blocking in read(), so that the
+            // stop flag is seen within INPUT_POLL.
+            while !stop_seen.load(Ordering::Relaxed) {
+                let next = match event::poll(INPUT_POLL) {
+                    Ok(false) => continue,
+                    Ok(true) => event::read(),
+                    Err(error) => Err(error),
+                };
+                let message = match next {
+                    Ok(event) => InputMessage::Event(event),
+                    Err(error) => InputMessage::Failed(error),
+                };
+                let failed = matches!(message, InputMessage::Failed(_));
+                if sender.send(message).is_err() || failed {
+                    break;
+                }
             }
+        })?;
+        Ok(InputThread { receiver, stop, handle: Some(handle) })
+    }
+}
+
+impl Drop for InputThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            // A panic on that thread has already been reported by the hook.
+            let _ = handle.join();
         }
-    })?;
-    Ok((receiver, handle))
+    }
+}
+
+/// Sets the capture's stop flag when dropped: on return, on error and on panic.
+struct StopOnDrop(Option<Arc<AtomicBool>>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.0 {
+            stop.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 /// Runs the UI until the user quits (or a signal, or an input error). `stop` is set
-/// on the way out so capture threads end too.
+/// on the way out, whatever the way, so capture threads end too.
 pub(crate) fn run(mut app: App, updates: Receiver<UiUpdate>, stop: Option<Arc<AtomicBool>>) -> anyhow::Result<()> {
-    let result = if stdout().is_terminal() {
-        run_in_terminal(&mut app, updates)
-    } else {
-        Err(anyhow::anyhow!(
-            "the terminal UI needs a terminal on standard output (use `keepscope analyze` for a text or JSON report)"
-        ))
-    };
-    // Whatever ended the UI, the capture must end too.
-    if let Some(stop) = stop {
-        stop.store(true, Ordering::SeqCst);
+    let _stop = StopOnDrop(stop);
+    if !stdout().is_terminal() {
+        bail!("the terminal UI needs a terminal on standard output (use `keepscope analyze` for a text or JSON report)");
     }
-    result
+    run_in_terminal(&mut app, updates)
 }
 
 fn run_in_terminal(app: &mut App, updates: Receiver<UiUpdate>) -> anyhow::Result<()> {
     // Order matters: our hook first, so that ratatui's (installed by try_init)
-    // chains to it and a panic undoes mouse capture too.
+    // chains to it and a panic undoes mouse capture too. Locals drop in reverse:
+    // the input thread stops first, then the terminal is restored, then the hook
+    // is put back.
     let _panic_hook = install_panic_hook();
     let _guard = TerminalGuard;
     TERMINAL_ACTIVE.store(true, Ordering::SeqCst);
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     execute!(stdout(), EnableMouseCapture).context("cannot enable mouse capture")?;
     let signals = Signals::register();
-
-    let input_stop = Arc::new(AtomicBool::new(false));
-    let (input, input_thread) = spawn_input_thread(Arc::clone(&input_stop)).context("cannot start the input thread")?;
+    let input = InputThread::spawn().context("cannot start the input thread")?;
     let mut set_mouse = |on: bool| {
         if on {
             execute!(stdout(), EnableMouseCapture)
@@ -187,11 +213,7 @@ fn run_in_terminal(app: &mut App, updates: Receiver<UiUpdate>) -> anyhow::Result
             execute!(stdout(), DisableMouseCapture)
         }
     };
-    let result = event_loop(app, &mut terminal, &input, updates, &signals.raised, &mut set_mouse).map(|_| ());
-    input_stop.store(true, Ordering::Relaxed);
-    // The input thread notices within INPUT_POLL; a panic there is already reported.
-    let _ = input_thread.join();
-    result
+    event_loop(app, &mut terminal, &input.receiver, updates, &signals.raised, &mut set_mouse).map(|_| ())
 }
 
 /// What the event loop did, for tests of its pacing.
