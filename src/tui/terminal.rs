@@ -22,7 +22,8 @@ use crossterm::terminal::{disable_raw_mode, LeaveAlternateScreen};
 use ratatui::backend::Backend;
 use ratatui::Terminal;
 
-use super::app::{Action, App};
+use super::app::App;
+use super::event::Action;
 use super::{views, UiUpdate};
 
 /// Frame interval for updates from the capture side.
