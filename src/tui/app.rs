@@ -116,7 +116,11 @@ impl ConnColumn {
     pub fn descending_by_default(self) -> bool {
         !matches!(
             self,
-            ConnColumn::Id | ConnColumn::Client | ConnColumn::Server | ConnColumn::Protocol | ConnColumn::ClosedBy
+            ConnColumn::Id
+                | ConnColumn::Client
+                | ConnColumn::Server
+                | ConnColumn::Protocol
+                | ConnColumn::ClosedBy
         )
     }
 
@@ -212,7 +216,10 @@ pub struct App {
 pub fn empty_report(kind: &str) -> Report {
     Report {
         version: 1,
-        source: SourceInfo { kind: kind.to_string(), ..SourceInfo::default() },
+        source: SourceInfo {
+            kind: kind.to_string(),
+            ..SourceInfo::default()
+        },
         summary: Summary::default(),
         servers: Vec::new(),
         connections: Vec::new(),
@@ -235,7 +242,10 @@ impl App {
             screen: Rect::new(0, 0, width, height),
             filter: String::new(),
             filter_editing: false,
-            sort: Sort { column: ConnColumn::Id, descending: false },
+            sort: Sort {
+                column: ConnColumn::Id,
+                descending: false,
+            },
             id_index: HashMap::new(),
             conn_rows: Vec::new(),
             conn_cursor: ListCursor::default(),
@@ -301,7 +311,10 @@ impl App {
 
     /// Ids of the connections in the table, in the order shown.
     pub fn connection_ids(&self) -> Vec<u64> {
-        self.conn_rows.iter().map(|&i| self.report.connections[i].id).collect()
+        self.conn_rows
+            .iter()
+            .map(|&i| self.report.connections[i].id)
+            .collect()
     }
 
     /// Id of the connection selected in the table.
@@ -441,9 +454,12 @@ impl App {
         let needle = self.filter.to_ascii_lowercase();
         let report = &*self.report;
         let id_index = &self.id_index;
-        self.conn_rows.retain(|&i| connection_matches(&report.connections[i], &needle));
-        self.finding_rows.retain(|&i| finding_matches(report, id_index, i, &needle));
-        self.server_rows.retain(|&i| server_matches(report, i, &needle));
+        self.conn_rows
+            .retain(|&i| connection_matches(&report.connections[i], &needle));
+        self.finding_rows
+            .retain(|&i| finding_matches(report, id_index, i, &needle));
+        self.server_rows
+            .retain(|&i| server_matches(report, i, &needle));
         self.fit_cursors();
     }
 
@@ -461,7 +477,11 @@ impl App {
     }
 
     fn fit_cursors(&mut self) {
-        let (conns, findings, servers) = (self.conn_rows.len(), self.finding_rows.len(), self.server_rows.len());
+        let (conns, findings, servers) = (
+            self.conn_rows.len(),
+            self.finding_rows.len(),
+            self.server_rows.len(),
+        );
         let page = self.page(View::Connections);
         self.conn_cursor.fit(conns, page);
         let page = self.page(View::Findings);
@@ -474,7 +494,9 @@ impl App {
     }
 
     pub(crate) fn select_connection_id(&mut self, id: u64) {
-        let Some(&index) = self.id_index.get(&id) else { return };
+        let Some(&index) = self.id_index.get(&id) else {
+            return;
+        };
         if let Some(pos) = self.conn_rows.iter().position(|&i| i == index) {
             let page = self.page(View::Connections);
             self.conn_cursor.select(pos, self.conn_rows.len(), page);
@@ -495,7 +517,12 @@ impl App {
         let previous = std::mem::replace(&mut self.filter, filter);
         // Matching is a substring test, so a filter containing the previous one can
         // only drop rows.
-        if !previous.is_empty() && self.filter.to_ascii_lowercase().contains(&previous.to_ascii_lowercase()) {
+        if !previous.is_empty()
+            && self
+                .filter
+                .to_ascii_lowercase()
+                .contains(&previous.to_ascii_lowercase())
+        {
             self.narrow_rows();
         } else {
             self.rebuild_rows();
@@ -517,7 +544,6 @@ impl App {
             self.select_connection_id(id);
         }
     }
-
 }
 
 /// ASCII case-insensitive substring test; `needle` must already be lower case.
@@ -525,7 +551,9 @@ impl App {
 /// common no-match case runs at memchr speed; nothing is allocated.
 pub(crate) fn contains_ci(haystack: &str, needle: &str) -> bool {
     let (hay, needle) = (haystack.as_bytes(), needle.as_bytes());
-    let Some((&first, rest)) = needle.split_first() else { return true };
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
     if hay.len() < needle.len() {
         return false;
     }
@@ -547,7 +575,12 @@ pub(crate) fn contains_ci(haystack: &str, needle: &str) -> bool {
 
 /// Whether finding `index` mentions the filter text (kind, message, or its
 /// connection's endpoints).
-fn finding_matches(report: &Report, id_index: &HashMap<u64, usize>, index: usize, needle: &str) -> bool {
+fn finding_matches(
+    report: &Report,
+    id_index: &HashMap<u64, usize>,
+    index: usize,
+    needle: &str,
+) -> bool {
     if needle.is_empty() {
         return true;
     }
@@ -565,8 +598,14 @@ fn server_matches(report: &Report, index: usize, needle: &str) -> bool {
     let server = &report.servers[index];
     needle.is_empty()
         || contains_ci(&server.server, needle)
-        || server.verdict.as_deref().is_some_and(|v| contains_ci(v, needle))
-        || server.advertised_keep_alive.as_deref().is_some_and(|v| contains_ci(v, needle))
+        || server
+            .verdict
+            .as_deref()
+            .is_some_and(|v| contains_ci(v, needle))
+        || server
+            .advertised_keep_alive
+            .as_deref()
+            .is_some_and(|v| contains_ci(v, needle))
 }
 
 /// Whether the filter text appears in the connection's endpoints, protocol,
@@ -619,10 +658,16 @@ fn numeric_key(conn: &ConnectionRecord, column: ConnColumn) -> f64 {
         ConnColumn::Reused => count(&|t| t.reused),
         ConnColumn::Pipelined => count(&|t| t.pipelined),
         ConnColumn::Expect => count(&|t| t.expect_outcome != "none"),
-        ConnColumn::Probes => conn.tcp_keepalive.client.probes.saturating_add(conn.tcp_keepalive.server.probes) as f64,
+        ConnColumn::Probes => conn
+            .tcp_keepalive
+            .client
+            .probes
+            .saturating_add(conn.tcp_keepalive.server.probes) as f64,
         ConnColumn::Duration => super::format::connection_duration(conn),
         ConnColumn::Findings => conn.findings.len() as f64,
-        ConnColumn::Client | ConnColumn::Server | ConnColumn::Protocol | ConnColumn::ClosedBy => 0.0,
+        ConnColumn::Client | ConnColumn::Server | ConnColumn::Protocol | ConnColumn::ClosedBy => {
+            0.0
+        }
     }
 }
 
@@ -646,7 +691,13 @@ fn endpoint_key(endpoint: &str) -> EndpointKey<'_> {
 /// Keys are computed once per row, not once per comparison: parsing an endpoint
 /// or counting a connection's transactions is not free, and tables are large.
 fn sort_connections(connections: &[ConnectionRecord], rows: &mut Vec<usize>, sort: Sort) {
-    let directed = |ordering: Ordering| if sort.descending { ordering.reverse() } else { ordering };
+    let directed = |ordering: Ordering| {
+        if sort.descending {
+            ordering.reverse()
+        } else {
+            ordering
+        }
+    };
     let by_id = |a: usize, b: usize| connections[a].id.cmp(&connections[b].id);
     match sort.column {
         ConnColumn::Client | ConnColumn::Server => {
@@ -654,7 +705,11 @@ fn sort_connections(connections: &[ConnectionRecord], rows: &mut Vec<usize>, sor
                 .iter()
                 .map(|&i| {
                     let c = &connections[i];
-                    let endpoint = if sort.column == ConnColumn::Client { &c.client } else { &c.server };
+                    let endpoint = if sort.column == ConnColumn::Client {
+                        &c.client
+                    } else {
+                        &c.server
+                    };
                     (endpoint_key(endpoint), i)
                 })
                 .collect();
@@ -674,7 +729,10 @@ fn sort_connections(connections: &[ConnectionRecord], rows: &mut Vec<usize>, sor
             rows.sort_by(|&a, &b| directed(text(a).cmp(&text(b))).then_with(|| by_id(a, b)));
         }
         column => {
-            let mut keyed: Vec<(f64, usize)> = rows.iter().map(|&i| (numeric_key(&connections[i], column), i)).collect();
+            let mut keyed: Vec<(f64, usize)> = rows
+                .iter()
+                .map(|&i| (numeric_key(&connections[i], column), i))
+                .collect();
             keyed.sort_by(|a, b| directed(a.0.total_cmp(&b.0)).then_with(|| by_id(a.1, b.1)));
             rows.clear();
             rows.extend(keyed.into_iter().map(|(_, i)| i));
@@ -726,18 +784,57 @@ mod tests {
     fn cursor_scrolls_just_enough() {
         let mut cursor = ListCursor::default();
         cursor.select(12, 100, 10);
-        assert_eq!(cursor, ListCursor { selected: 12, offset: 3 });
+        assert_eq!(
+            cursor,
+            ListCursor {
+                selected: 12,
+                offset: 3
+            }
+        );
         cursor.move_by(-5, 100, 10);
-        assert_eq!(cursor, ListCursor { selected: 7, offset: 3 });
+        assert_eq!(
+            cursor,
+            ListCursor {
+                selected: 7,
+                offset: 3
+            }
+        );
         cursor.move_by(isize::MAX, 100, 10);
-        assert_eq!(cursor, ListCursor { selected: 99, offset: 90 });
+        assert_eq!(
+            cursor,
+            ListCursor {
+                selected: 99,
+                offset: 90
+            }
+        );
         cursor.move_by(isize::MIN, 100, 10);
-        assert_eq!(cursor, ListCursor { selected: 0, offset: 0 });
+        assert_eq!(
+            cursor,
+            ListCursor {
+                selected: 0,
+                offset: 0
+            }
+        );
         cursor.select(5, 0, 10);
-        assert_eq!(cursor, ListCursor { selected: 0, offset: 0 });
+        assert_eq!(
+            cursor,
+            ListCursor {
+                selected: 0,
+                offset: 0
+            }
+        );
         // A list that shrank below the window scrolls back to the top.
-        let mut cursor = ListCursor { selected: 50, offset: 45 };
+        let mut cursor = ListCursor {
+            selected: 50,
+            offset: 45,
+        };
         cursor.fit(8, 10);
-        assert_eq!(cursor, ListCursor { selected: 7, offset: 0 });
+        assert_eq!(
+            cursor,
+            ListCursor {
+                selected: 7,
+                offset: 0
+            }
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! `Action` telling the event loop whether to redraw or quit; nothing here touches
 //! the terminal, so tests drive it with synthetic events.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
 use ratatui::layout::Position;
 
 use super::app::{App, ConnColumn, ListCursor, Sort, View};
@@ -36,7 +38,9 @@ impl App {
 
     fn handle_key_press(&mut self, key: KeyEvent) -> Action {
         // Raw mode delivers Ctrl-C as a key, not a signal: it must always quit.
-        if key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c' | 'C')) {
+        if key.modifiers.contains(KeyModifiers::CONTROL)
+            && matches!(key.code, KeyCode::Char('c' | 'C'))
+        {
             return Action::Quit;
         }
         if self.filter_editing {
@@ -74,7 +78,10 @@ impl App {
                 self.switch_to(view)
             }
             KeyCode::Char('/') => {
-                if !matches!(self.view, View::Connections | View::Findings | View::Servers) {
+                if !matches!(
+                    self.view,
+                    View::Connections | View::Findings | View::Servers
+                ) {
                     self.view = View::Connections;
                 }
                 self.filter_editing = true;
@@ -88,8 +95,12 @@ impl App {
             KeyCode::PageDown | KeyCode::Char(' ') => self.move_page(1),
             KeyCode::Home | KeyCode::Char('g') => self.move_selection(isize::MIN),
             KeyCode::End | KeyCode::Char('G') => self.move_selection(isize::MAX),
-            KeyCode::Left | KeyCode::Char('h') if self.view == View::Detail => self.step_detail_connection(-1),
-            KeyCode::Right | KeyCode::Char('l') if self.view == View::Detail => self.step_detail_connection(1),
+            KeyCode::Left | KeyCode::Char('h') if self.view == View::Detail => {
+                self.step_detail_connection(-1)
+            }
+            KeyCode::Right | KeyCode::Char('l') if self.view == View::Detail => {
+                self.step_detail_connection(1)
+            }
             KeyCode::Enter => self.open_selected(),
             KeyCode::Esc => self.back(),
             _ => Action::Ignored,
@@ -119,7 +130,11 @@ impl App {
                 self.set_filter(String::new());
                 Action::Redraw
             }
-            KeyCode::Char(c) if !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => {
+            KeyCode::Char(c)
+                if !key
+                    .modifiers
+                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+            {
                 // A pasted control character must not enter the filter (it is drawn).
                 if c.is_control() {
                     return Action::Ignored;
@@ -160,7 +175,10 @@ impl App {
             return Action::Ignored;
         }
         let column = self.sort.column.next();
-        self.set_sort(Sort { column, descending: column.descending_by_default() });
+        self.set_sort(Sort {
+            column,
+            descending: column.descending_by_default(),
+        });
         Action::Redraw
     }
 
@@ -168,16 +186,25 @@ impl App {
         if self.view != View::Connections {
             return Action::Ignored;
         }
-        self.set_sort(Sort { descending: !self.sort.descending, ..self.sort });
+        self.set_sort(Sort {
+            descending: !self.sort.descending,
+            ..self.sort
+        });
         Action::Redraw
     }
 
     /// Sorts on `column`; choosing the current sort column again reverses it.
     fn sort_on(&mut self, column: ConnColumn) {
         let sort = if self.sort.column == column {
-            Sort { column, descending: !self.sort.descending }
+            Sort {
+                column,
+                descending: !self.sort.descending,
+            }
         } else {
-            Sort { column, descending: column.descending_by_default() }
+            Sort {
+                column,
+                descending: column.descending_by_default(),
+            }
         };
         self.set_sort(sort);
     }
@@ -207,8 +234,12 @@ impl App {
     fn move_selection(&mut self, delta: isize) -> Action {
         let view = self.view;
         let page = self.page(view);
-        let Some(len) = self.list_len(view) else { return Action::Ignored };
-        let Some(cursor) = self.cursor_mut(view) else { return Action::Ignored };
+        let Some(len) = self.list_len(view) else {
+            return Action::Ignored;
+        };
+        let Some(cursor) = self.cursor_mut(view) else {
+            return Action::Ignored;
+        };
         let before = *cursor;
         cursor.move_by(delta, len, page);
         if *cursor == before {
@@ -227,8 +258,12 @@ impl App {
 
     /// In the detail view, Left/Right step through the table's connections.
     fn step_detail_connection(&mut self, delta: isize) -> Action {
-        let Some(id) = self.detail_id else { return Action::Ignored };
-        let Some(&index) = self.id_index.get(&id) else { return Action::Ignored };
+        let Some(id) = self.detail_id else {
+            return Action::Ignored;
+        };
+        let Some(&index) = self.id_index.get(&id) else {
+            return Action::Ignored;
+        };
         let Some(pos) = self.conn_rows.iter().position(|&i| i == index) else {
             return Action::Ignored;
         };
@@ -248,7 +283,9 @@ impl App {
     fn open_selected(&mut self) -> Action {
         match self.view {
             View::Connections => {
-                let Some(id) = self.selected_connection_id() else { return Action::Ignored };
+                let Some(id) = self.selected_connection_id() else {
+                    return Action::Ignored;
+                };
                 self.open_detail(id, None, View::Connections);
                 Action::Redraw
             }
@@ -299,7 +336,12 @@ impl App {
             self.view = self.detail_return;
             return Action::Redraw;
         }
-        if !self.filter.is_empty() && matches!(self.view, View::Connections | View::Findings | View::Servers) {
+        if !self.filter.is_empty()
+            && matches!(
+                self.view,
+                View::Connections | View::Findings | View::Servers
+            )
+        {
             self.set_filter(String::new());
             return Action::Redraw;
         }
@@ -312,7 +354,10 @@ impl App {
     /// tab bar or sorts from the connections header; a click on the selected row
     /// opens it.
     pub fn handle_mouse(&mut self, mouse: MouseEvent) -> Action {
-        let at = Position { x: mouse.column, y: mouse.row };
+        let at = Position {
+            x: mouse.column,
+            y: mouse.row,
+        };
         match mouse.kind {
             MouseEventKind::ScrollDown if !self.help => self.move_selection(3),
             MouseEventKind::ScrollUp if !self.help => self.move_selection(-3),
@@ -343,7 +388,10 @@ impl App {
             View::Overview => return Action::Ignored,
         };
         if self.view == View::Connections && list.header.contains(at) {
-            let widths = super::views::connections::column_widths(list.rows.width, super::views::connections::id_width(self));
+            let widths = super::views::connections::column_widths(
+                list.rows.width,
+                super::views::connections::id_width(self),
+            );
             return match super::views::connections::column_at(&widths, at.x - list.header.x) {
                 Some(column) => {
                     self.sort_on(column);
@@ -356,7 +404,8 @@ impl App {
             return Action::Ignored;
         }
         let view = self.view;
-        let (Some(len), Some(cursor)) = (self.list_len(view), self.cursor_mut(view).map(|c| *c)) else {
+        let (Some(len), Some(cursor)) = (self.list_len(view), self.cursor_mut(view).map(|c| *c))
+        else {
             return Action::Ignored;
         };
         let target = cursor.offset + usize::from(at.y - list.rows.y);

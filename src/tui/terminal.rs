@@ -41,7 +41,12 @@ fn restore_terminal() {
     if !TERMINAL_ACTIVE.swap(false, Ordering::SeqCst) {
         return;
     }
-    let _ = execute!(stdout(), DisableMouseCapture, LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = execute!(
+        stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
     let _ = disable_raw_mode();
 }
 
@@ -105,10 +110,14 @@ struct Signals {
 impl Signals {
     fn register() -> Signals {
         let raised = Arc::new(AtomicBool::new(false));
-        let ids = [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP, signal_hook::consts::SIGINT]
-            .into_iter()
-            .filter_map(|signal| signal_hook::flag::register(signal, Arc::clone(&raised)).ok())
-            .collect();
+        let ids = [
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+            signal_hook::consts::SIGINT,
+        ]
+        .into_iter()
+        .filter_map(|signal| signal_hook::flag::register(signal, Arc::clone(&raised)).ok())
+        .collect();
         Signals { raised, ids }
     }
 }
@@ -141,26 +150,32 @@ impl InputThread {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_seen = Arc::clone(&stop);
-        let handle = thread::Builder::new().name("keepscope-input".into()).spawn(move || {
-            // Polling with a timeout rather than blocking in read(), so that the
-            // stop flag is seen within INPUT_POLL.
-            while !stop_seen.load(Ordering::Relaxed) {
-                let next = match event::poll(INPUT_POLL) {
-                    Ok(false) => continue,
-                    Ok(true) => event::read(),
-                    Err(error) => Err(error),
-                };
-                let message = match next {
-                    Ok(event) => InputMessage::Event(event),
-                    Err(error) => InputMessage::Failed(error),
-                };
-                let failed = matches!(message, InputMessage::Failed(_));
-                if sender.send(message).is_err() || failed {
-                    break;
+        let handle = thread::Builder::new()
+            .name("keepscope-input".into())
+            .spawn(move || {
+                // Polling with a timeout rather than blocking in read(), so that the
+                // stop flag is seen within INPUT_POLL.
+                while !stop_seen.load(Ordering::Relaxed) {
+                    let next = match event::poll(INPUT_POLL) {
+                        Ok(false) => continue,
+                        Ok(true) => event::read(),
+                        Err(error) => Err(error),
+                    };
+                    let message = match next {
+                        Ok(event) => InputMessage::Event(event),
+                        Err(error) => InputMessage::Failed(error),
+                    };
+                    let failed = matches!(message, InputMessage::Failed(_));
+                    if sender.send(message).is_err() || failed {
+                        break;
+                    }
                 }
-            }
-        })?;
-        Ok(InputThread { receiver, stop, handle: Some(handle) })
+            })?;
+        Ok(InputThread {
+            receiver,
+            stop,
+            handle: Some(handle),
+        })
     }
 }
 
@@ -187,7 +202,11 @@ impl Drop for StopOnDrop {
 
 /// Runs the UI until the user quits (or a signal, or an input error). `stop` is set
 /// on the way out, whatever the way, so capture threads end too.
-pub(crate) fn run(mut app: App, updates: Receiver<UiUpdate>, stop: Option<Arc<AtomicBool>>) -> anyhow::Result<()> {
+pub(crate) fn run(
+    mut app: App,
+    updates: Receiver<UiUpdate>,
+    stop: Option<Arc<AtomicBool>>,
+) -> anyhow::Result<()> {
     let _stop = StopOnDrop(stop);
     if !stdout().is_terminal() {
         bail!("the terminal UI needs a terminal on standard output (use `keepscope analyze` for a text or JSON report)");
@@ -214,7 +233,15 @@ fn run_in_terminal(app: &mut App, updates: Receiver<UiUpdate>) -> anyhow::Result
             execute!(stdout(), DisableMouseCapture)
         }
     };
-    event_loop(app, &mut terminal, &input.receiver, updates, &signals.raised, &mut set_mouse).map(|_| ())
+    event_loop(
+        app,
+        &mut terminal,
+        &input.receiver,
+        updates,
+        &signals.raised,
+        &mut set_mouse,
+    )
+    .map(|_| ())
 }
 
 /// What the event loop did, for tests of its pacing.
@@ -252,7 +279,9 @@ where
             bail!("a keepscope thread panicked (see above); the UI stopped");
         }
         if dirty {
-            terminal.draw(|frame| views::draw(frame, app)).context("cannot draw")?;
+            terminal
+                .draw(|frame| views::draw(frame, app))
+                .context("cannot draw")?;
             stats.frames += 1;
             dirty = false;
         }
@@ -354,7 +383,10 @@ mod tests {
             keepalive_probe_ts: vec![],
         };
         report.connections = (0..connections as u64)
-            .map(|id| crate::analysis::model::ConnectionRecord { id, ..template.clone() })
+            .map(|id| crate::analysis::model::ConnectionRecord {
+                id,
+                ..template.clone()
+            })
             .collect();
         Arc::new(report)
     }
@@ -376,10 +408,17 @@ mod tests {
             let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
             let mut mouse_calls = Vec::new();
             let quit = AtomicBool::new(false);
-            let result = event_loop(&mut app, &mut terminal, &input_rx, update_rx, &quit, &mut |on| {
-                mouse_calls.push(on);
-                Ok(())
-            });
+            let result = event_loop(
+                &mut app,
+                &mut terminal,
+                &input_rx,
+                update_rx,
+                &quit,
+                &mut |on| {
+                    mouse_calls.push(on);
+                    Ok(())
+                },
+            );
             (app, result, mouse_calls)
         });
         (input_tx, update_tx, handle)
@@ -398,7 +437,11 @@ mod tests {
         let (app, result, _) = handle.join().unwrap();
         let stats = result.unwrap();
         let elapsed = started.elapsed();
-        assert_eq!(app.report().connections.len(), 200, "the newest snapshot wins");
+        assert_eq!(
+            app.report().connections.len(),
+            200,
+            "the newest snapshot wins"
+        );
         // At most one snapshot and one frame per tick (plus the first frame).
         let ticks = (elapsed.as_millis() / TICK.as_millis()) as u64 + 1;
         assert!(stats.snapshots_applied <= ticks, "{stats:?} in {elapsed:?}");
@@ -424,14 +467,21 @@ mod tests {
     #[test]
     fn capture_end_and_disconnection_reach_the_status_bar() {
         let (input, updates, handle) = spawn_loop();
-        updates.send(UiUpdate::CaptureEnded(Some("limit of 10 packets reached".into()))).unwrap();
+        updates
+            .send(UiUpdate::CaptureEnded(Some(
+                "limit of 10 packets reached".into(),
+            )))
+            .unwrap();
         drop(updates);
         thread::sleep(TICK * 2);
         input.send(key(KeyCode::Char('m'))).unwrap();
         input.send(key(KeyCode::Char('q'))).unwrap();
         let (app, result, mouse_calls) = handle.join().unwrap();
         result.unwrap();
-        assert_eq!(app.status_message(), Some("capture ended: limit of 10 packets reached"));
+        assert_eq!(
+            app.status_message(),
+            Some("capture ended: limit of 10 packets reached")
+        );
         assert_eq!(mouse_calls, [false]);
     }
 
@@ -449,7 +499,9 @@ mod tests {
     #[test]
     fn input_errors_end_the_loop_with_an_error() {
         let (input, _updates, handle) = spawn_loop();
-        input.send(InputMessage::Failed(std::io::Error::other("tty gone"))).unwrap();
+        input
+            .send(InputMessage::Failed(std::io::Error::other("tty gone")))
+            .unwrap();
         let (_, result, _) = handle.join().unwrap();
         let error = result.unwrap_err();
         assert!(format!("{error:#}").contains("tty gone"), "{error:#}");
