@@ -456,12 +456,11 @@ mod tests {
             input.send(key(KeyCode::Tab)).unwrap();
         }
         input.send(key(KeyCode::Char('q'))).unwrap();
-        let started = Instant::now();
         let (app, result, _) = handle.join().unwrap();
-        // Five Tabs went round the views once, each redrawn: 1 + 5 frames.
+        // Five Tabs went round the views once, each drawn as it came (ticks draw
+        // nothing here: no update arrived): the first frame + 5.
         assert_eq!(app.view(), crate::tui::View::Overview);
         assert_eq!(result.unwrap().frames, 6);
-        assert!(started.elapsed() < TICK * 5);
     }
 
     #[test]
