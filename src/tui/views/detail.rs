@@ -92,11 +92,12 @@ fn info(frame: &mut Frame, app: &App, conn: &ConnectionRecord, area: Rect) {
         if let Some(idle) = close.idle_s {
             close_spans.push(Span::raw(format!(" after {} idle", format::secs(idle))));
         }
-        close_spans.push(if close.announced {
-            Span::styled(", announced", theme::GOOD)
-        } else {
-            Span::styled(", unannounced", theme::NOTE)
-        });
+        // Announcing (Connection: close) only means something on HTTP.
+        if close.announced {
+            close_spans.push(Span::styled(", announced", theme::GOOD));
+        } else if !conn.transactions.is_empty() {
+            close_spans.push(Span::styled(", unannounced", theme::NOTE));
+        }
     }
     let ka = &conn.tcp_keepalive;
     for (side, count) in [("client", &ka.client), ("server", &ka.server)] {
