@@ -18,7 +18,7 @@ use anyhow::{bail, Context};
 use crossbeam_channel::{select, Receiver};
 use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
 use crossterm::execute;
-use crossterm::terminal::{disable_raw_mode, LeaveAlternateScreen};
+use crossterm::terminal::{disable_raw_mode, Clear, ClearType, LeaveAlternateScreen};
 use ratatui::backend::Backend;
 use ratatui::Terminal;
 
@@ -37,9 +37,17 @@ static TERMINAL_ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Undoes everything the UI did to the terminal, once: leaving the alternate
 /// screen a second time would move the cursor back over a panic message printed
 /// in between. Errors are ignored: there is nothing better to do then.
-fn restore_terminal() {
+///
+/// `clear_first` blanks the alternate screen before leaving it: tmux, when the
+/// window was resized meanwhile, pulls some of its lines back onto the normal
+/// screen. Only on the normal way out: in the panic hook, ratatui's own hook has
+/// already left the alternate screen, and clearing would wipe the user's shell.
+fn restore_terminal(clear_first: bool) {
     if !TERMINAL_ACTIVE.swap(false, Ordering::SeqCst) {
         return;
+    }
+    if clear_first {
+        let _ = execute!(stdout(), Clear(ClearType::All));
     }
     let _ = execute!(
         stdout(),
@@ -56,7 +64,7 @@ struct TerminalGuard;
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
-        restore_terminal();
+        restore_terminal(!thread::panicking());
     }
 }
 
@@ -81,7 +89,7 @@ fn install_panic_hook() -> PanicHookGuard {
     let chained = Arc::clone(&original);
     std::panic::set_hook(Box::new(move |info| {
         PANIC_SEEN.store(true, Ordering::SeqCst);
-        restore_terminal();
+        restore_terminal(false);
         chained(info);
     }));
     PanicHookGuard { original }
