@@ -167,18 +167,25 @@ fn totals(frame: &mut Frame, report: &Report, area: Rect) {
         || src.snaplen_truncated_packets > 0
         || src.truncated
     {
-        let mut text = format!(
-            "{} warnings, {} malformed, {} cut by snaplen",
-            src.warnings.len(),
-            src.malformed_packets,
-            src.snaplen_truncated_packets
-        );
+        // Only what is not zero, so that it fits the half width of 80 columns.
+        let mut parts = Vec::new();
+        match src.warnings.len() {
+            0 => {}
+            1 => parts.push("1 warning".to_string()),
+            n => parts.push(format!("{n} warnings")),
+        }
+        if src.malformed_packets > 0 {
+            parts.push(format!("{} malformed", src.malformed_packets));
+        }
+        if src.snaplen_truncated_packets > 0 {
+            parts.push(format!("{} cut by snaplen", src.snaplen_truncated_packets));
+        }
         if src.truncated {
-            text.push_str(", file truncated");
+            parts.push("file truncated".to_string());
         }
         rows.push(Line::from(vec![
             Span::styled("! ", theme::NOTE),
-            Span::styled(text, theme::NOTE),
+            Span::styled(parts.join(", "), theme::NOTE),
         ]));
     }
     lines(frame, area, rows);
