@@ -29,7 +29,12 @@ fn type_text(app: &mut App, text: &str) {
 }
 
 fn mouse(app: &mut App, kind: MouseEventKind, column: u16, row: u16) -> Action {
-    app.handle_mouse(MouseEvent { kind, column, row, modifiers: KeyModifiers::NONE })
+    app.handle_mouse(MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    })
 }
 
 fn click(app: &mut App, column: u16, row: u16) -> Action {
@@ -43,20 +48,31 @@ fn render(app: &App, width: u16, height: u16) -> Buffer {
 }
 
 fn row_text(buffer: &Buffer, y: u16) -> String {
-    (0..buffer.area.width).map(|x| buffer[(x, y)].symbol()).collect()
+    (0..buffer.area.width)
+        .map(|x| buffer[(x, y)].symbol())
+        .collect()
 }
 
 fn screen_text(buffer: &Buffer) -> String {
-    (0..buffer.area.height).map(|y| row_text(buffer, y) + "\n").collect()
+    (0..buffer.area.height)
+        .map(|y| row_text(buffer, y) + "\n")
+        .collect()
 }
 
 /// Column where `needle` starts on screen row `y` (in cells; the tab bar is ASCII
 /// up to the labels, so characters and cells agree there).
 fn find_in_row(buffer: &Buffer, y: u16, needle: &str) -> Option<u16> {
-    let symbols: Vec<&str> = (0..buffer.area.width).map(|x| buffer[(x, y)].symbol()).collect();
+    let symbols: Vec<&str> = (0..buffer.area.width)
+        .map(|x| buffer[(x, y)].symbol())
+        .collect();
     let wanted: Vec<String> = needle.chars().map(|c| c.to_string()).collect();
     (0..symbols.len().saturating_sub(wanted.len()))
-        .find(|&start| wanted.iter().enumerate().all(|(i, w)| symbols[start + i] == w))
+        .find(|&start| {
+            wanted
+                .iter()
+                .enumerate()
+                .all(|(i, w)| symbols[start + i] == w)
+        })
         .map(|x| x as u16)
 }
 
@@ -73,7 +89,14 @@ fn tab_cycles_through_every_view_and_shift_tab_goes_back() {
     }
     assert_eq!(
         seen,
-        [View::Overview, View::Connections, View::Detail, View::Findings, View::Servers, View::Overview]
+        [
+            View::Overview,
+            View::Connections,
+            View::Detail,
+            View::Findings,
+            View::Servers,
+            View::Overview
+        ]
     );
     press(&mut app, KeyCode::BackTab);
     assert_eq!(app.view(), View::Servers);
@@ -136,7 +159,13 @@ fn s_cycles_the_sort_column_and_shift_s_reverses_it() {
     assert_eq!(app.connection_ids(), [0, 1, 2, 3, 4, 5, 6, 7]);
 
     press(&mut app, KeyCode::Char('s'));
-    assert_eq!(app.sort(), Sort { column: ConnColumn::Client, descending: false });
+    assert_eq!(
+        app.sort(),
+        Sort {
+            column: ConnColumn::Client,
+            descending: false
+        }
+    );
     // Endpoints compare as addresses: 10.0.0.x before 192.168.x.
     assert_eq!(app.connection_ids(), [0, 1, 3, 2, 5, 6, 7, 4]);
     press(&mut app, KeyCode::Char('S'));
@@ -146,7 +175,13 @@ fn s_cycles_the_sort_column_and_shift_s_reverses_it() {
     for _ in 0..3 {
         press(&mut app, KeyCode::Char('s'));
     }
-    assert_eq!(app.sort(), Sort { column: ConnColumn::Transactions, descending: true });
+    assert_eq!(
+        app.sort(),
+        Sort {
+            column: ConnColumn::Transactions,
+            descending: true
+        }
+    );
     assert_eq!(app.connection_ids(), [0, 1, 3, 2, 4, 5, 7, 6]);
 
     // … → duration.
@@ -206,13 +241,13 @@ fn filter_narrows_rows_as_you_type() {
 #[test]
 fn filter_matches_endpoint_method_uri_status_and_finding() {
     let cases: [(&str, &[u64]); 7] = [
-        ("10.0.0.9", &[4]),       // server endpoint
-        ("51300", &[3]),          // client port
-        ("put", &[7]),            // method, case-insensitive
-        ("/style", &[0]),         // URI
-        ("404", &[5]),            // status
-        ("stale", &[3]),          // finding kind
-        ("tls", &[6]),            // protocol
+        ("10.0.0.9", &[4]), // server endpoint
+        ("51300", &[3]),    // client port
+        ("put", &[7]),      // method, case-insensitive
+        ("/style", &[0]),   // URI
+        ("404", &[5]),      // status
+        ("stale", &[3]),    // finding kind
+        ("tls", &[6]),      // protocol
     ];
     for (text, expected) in cases {
         let mut app = app();
@@ -248,7 +283,10 @@ fn filter_text_with_no_match_says_so() {
     type_text(&mut app, "/nothing-like-this");
     assert!(app.connection_ids().is_empty());
     let screen = screen_text(&render(&app, 80, 24));
-    assert!(screen.contains("no connection matches the filter"), "{screen}");
+    assert!(
+        screen.contains("no connection matches the filter"),
+        "{screen}"
+    );
     assert!(screen.contains("/nothing-like-this█"), "{screen}");
 }
 
@@ -313,7 +351,10 @@ fn left_and_right_step_through_connections_in_the_detail() {
 fn up_down_in_the_detail_move_through_transactions() {
     let mut app = app();
     press(&mut app, KeyCode::Char('3'));
-    assert_eq!(app.detail_connection().map(|c| c.transactions.len()), Some(4));
+    assert_eq!(
+        app.detail_connection().map(|c| c.transactions.len()),
+        Some(4)
+    );
     press(&mut app, KeyCode::Char('G'));
     assert_eq!(app.transaction_cursor().selected, 3);
     assert_eq!(press(&mut app, KeyCode::Down), Action::Ignored);
@@ -414,8 +455,13 @@ fn click_selects_a_row_and_a_second_click_opens_it() {
 fn click_on_the_tab_bar_switches_view() {
     let mut app = app();
     let buffer = render(&app, 80, 24);
-    for (label, view) in [("Findings", View::Findings), ("Servers", View::Servers), ("Overview", View::Overview)] {
-        let x = find_in_row(&buffer, 0, label).unwrap_or_else(|| panic!("{label} not in the tab bar"));
+    for (label, view) in [
+        ("Findings", View::Findings),
+        ("Servers", View::Servers),
+        ("Overview", View::Overview),
+    ] {
+        let x =
+            find_in_row(&buffer, 0, label).unwrap_or_else(|| panic!("{label} not in the tab bar"));
         assert_eq!(click(&mut app, x + 1, 0), Action::Redraw, "{label}");
         assert_eq!(app.view(), view);
     }
@@ -428,9 +474,21 @@ fn click_on_a_column_header_sorts_on_it() {
     let buffer = render(&app, 80, 24);
     let x = find_in_row(&buffer, 2, "dur").expect("duration header");
     click(&mut app, x, 2);
-    assert_eq!(app.sort(), Sort { column: ConnColumn::Duration, descending: true });
+    assert_eq!(
+        app.sort(),
+        Sort {
+            column: ConnColumn::Duration,
+            descending: true
+        }
+    );
     click(&mut app, x, 2);
-    assert_eq!(app.sort(), Sort { column: ConnColumn::Duration, descending: false });
+    assert_eq!(
+        app.sort(),
+        Sort {
+            column: ConnColumn::Duration,
+            descending: false
+        }
+    );
     assert_eq!(app.connection_ids()[0], 7);
 }
 
@@ -466,7 +524,11 @@ fn live_snapshots_replace_the_report_and_keep_the_selection() {
     assert_eq!(app.connection_ids()[0], 8);
     assert_eq!(app.selected_connection_id(), Some(3));
 
-    app.apply_update(UiUpdate::Stats(LiveStats { interface: "lo".into(), packets: 5, ..LiveStats::default() }));
+    app.apply_update(UiUpdate::Stats(LiveStats {
+        interface: "lo".into(),
+        packets: 5,
+        ..LiveStats::default()
+    }));
     assert_eq!(app.live_stats().map(|s| s.packets), Some(5));
     app.apply_update(UiUpdate::CaptureEnded(None));
     assert_eq!(app.status_message(), Some("capture ended"));
@@ -478,7 +540,8 @@ fn live_snapshots_replace_the_report_and_keep_the_selection() {
 
 /// True for characters a terminal would act on rather than print.
 fn dangerous(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 #[test]
@@ -498,11 +561,18 @@ fn captured_text_is_escaped_in_every_view() {
         }
         for buffer in &screens {
             for cell in buffer.content() {
-                assert!(!cell.symbol().chars().any(dangerous), "raw {:?} on screen", cell.symbol());
+                assert!(
+                    !cell.symbol().chars().any(dangerous),
+                    "raw {:?} on screen",
+                    cell.symbol()
+                );
             }
         }
         let detail = screen_text(&screens[1]);
-        assert!(detail.contains(r"/search?q=\x1b[31mred\u{202e}gpj.exe"), "{detail}");
+        assert!(
+            detail.contains(r"/search?q=\x1b[31mred\u{202e}gpj.exe"),
+            "{detail}"
+        );
         assert!(detail.contains(r"Not\x07Found\u{202e}"), "{detail}");
         assert!(detail.contains(r"keep-alive\x1b]0;owned\x07"), "{detail}");
     }
@@ -530,14 +600,20 @@ fn the_selected_transaction_is_highlighted_on_the_timeline() {
     press(&mut app, KeyCode::Char('3'));
     press(&mut app, KeyCode::Char('G'));
     let buffer = render(&app, 80, 24);
-    let client_lane = (0..24).find(|&y| row_text(&buffer, y).starts_with("cli ")).expect("client lane");
+    let client_lane = (0..24)
+        .find(|&y| row_text(&buffer, y).starts_with("cli "))
+        .expect("client lane");
     let highlighted: Vec<u16> = (0..80)
         .filter(|&x| {
             buffer[(x, client_lane)].symbol() == "▶"
-                && buffer[(x, client_lane)].modifier.contains(ratatui::style::Modifier::REVERSED)
+                && buffer[(x, client_lane)]
+                    .modifier
+                    .contains(ratatui::style::Modifier::REVERSED)
         })
         .collect();
-    let requests: Vec<u16> = (0..80).filter(|&x| buffer[(x, client_lane)].symbol() == "▶").collect();
+    let requests: Vec<u16> = (0..80)
+        .filter(|&x| buffer[(x, client_lane)].symbol() == "▶")
+        .collect();
     // Four requests drawn; only the last one (the selected transaction) highlighted.
     assert_eq!(requests.len(), 4, "{}", row_text(&buffer, client_lane));
     assert_eq!(highlighted, [*requests.last().unwrap()]);
@@ -545,7 +621,15 @@ fn the_selected_transaction_is_highlighted_on_the_timeline() {
 
 #[test]
 fn every_view_draws_at_tiny_sizes_without_panicking() {
-    for (width, height) in [(1, 1), (2, 2), (10, 5), (20, 3), (40, 10), (79, 23), (300, 100)] {
+    for (width, height) in [
+        (1, 1),
+        (2, 2),
+        (10, 5),
+        (20, 3),
+        (40, 10),
+        (79, 23),
+        (300, 100),
+    ] {
         let mut app = App::new(Arc::new(tui_fixture::report()), width, height);
         for key in ['1', '2', '3', '4', '5', '?'] {
             press(&mut app, KeyCode::Char(key));
@@ -555,6 +639,17 @@ fn every_view_draws_at_tiny_sizes_without_panicking() {
         }
         mouse(&mut app, MouseEventKind::ScrollDown, 0, 0);
         click(&mut app, width / 2, height / 2);
+
+        let mut live = App::new_live(width, height);
+        render(&live, width, height);
+        live.apply_update(UiUpdate::Snapshot(Arc::new(tui_fixture::report())));
+        live.apply_update(UiUpdate::Stats(LiveStats {
+            interface: "eth0".into(),
+            requests_per_sec: vec![1, 5, 3, 400],
+            ..LiveStats::default()
+        }));
+        live.apply_update(UiUpdate::CaptureEnded(Some("x".repeat(500))));
+        render(&live, width, height);
     }
 }
 
@@ -586,4 +681,26 @@ fn a_hundred_thousand_connections_stay_responsive() {
     // Generous bounds for a debug build on a loaded machine: a frame touches only
     // the visible rows, so it must not scale with the table.
     assert!(frame.as_millis() < 500, "frame took {frame:?}");
+}
+
+// ----- the entry points, without a terminal -----
+
+#[test]
+fn run_without_a_terminal_fails_cleanly_and_stops_the_capture() {
+    use std::io::IsTerminal;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // On a developer's terminal this would take the screen over; CI has none.
+    if std::io::stdout().is_terminal() {
+        eprintln!("skipped: stdout is a terminal");
+        return;
+    }
+    let (_updates, receiver) = crossbeam_channel::unbounded();
+    let stop = Arc::new(AtomicBool::new(false));
+    let error = keepscope::tui::run_live(receiver, Arc::clone(&stop)).unwrap_err();
+    assert!(error.to_string().contains("needs a terminal"), "{error}");
+    assert!(
+        stop.load(Ordering::SeqCst),
+        "the capture must be told to stop"
+    );
+    assert!(keepscope::tui::run_offline(tui_fixture::report()).is_err());
 }

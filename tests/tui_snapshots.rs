@@ -175,7 +175,9 @@ fn live_stats() -> LiveStats {
         packets: 48_213,
         kernel_dropped: 0,
         queue_dropped: 17,
-        requests_per_sec: (0..90u64).map(|i| (i * 37 % 23) + if i > 60 { 30 } else { 5 }).collect(),
+        requests_per_sec: (0..90u64)
+            .map(|i| (i * 37 % 23) + if i > 60 { 30 } else { 5 })
+            .collect(),
     }
 }
 
@@ -186,7 +188,10 @@ fn live_overview() {
         app.apply_update(UiUpdate::Snapshot(Arc::new(tui_fixture::report())));
         app.apply_update(UiUpdate::Stats(live_stats()));
         let terminal = render(&app, width, height);
-        insta::assert_snapshot!(format!("live_overview_{width}x{height}"), terminal.backend());
+        insta::assert_snapshot!(
+            format!("live_overview_{width}x{height}"),
+            terminal.backend()
+        );
     }
 }
 

@@ -23,6 +23,10 @@
 //!   started buffering longest ago go first), or the run list is full; these count
 //!   in `gaps_forced`. Also (c) when the peer ACKs past the gap (the bytes were
 //!   received, just not captured), (d) on FIN, RST, connection end and `finish`.
+//!   So one `on_segment` call can emit events for the *other* direction (an ACK
+//!   gives up its gaps) and for *other connections* (the global bound).
+//!   `max_buffered_per_conn` bounds the span from the delivery point to the end of
+//!   the furthest buffered byte, which also bounds the bytes held.
 //! - **Truncated segments** (snaplen) deliver the captured bytes and report the
 //!   rest as `Missing` at once when in order.
 //! - **Event order within one segment:** Open, Established, KeepAliveAck (for the
@@ -461,19 +465,19 @@ impl TcpTracker {
                 Some(_) => {}
                 None => {
                     half.isn = Some(seq);
-                    half.stream.start(seq.add(1));
+                    half.stream.start(seq + 1);
                 }
             }
             if half.isn == Some(seq) {
                 half.syn_seen = true;
-                half.note_sent_up_to(seq.add(1));
+                half.note_sent_up_to(seq + 1);
             }
             if f.ack {
                 // A SYN-ACK acknowledges the client's ISN: that fixes where the
                 // client's stream starts even when its SYN was not captured.
                 let other = &mut conn.halves[peer];
                 if other.isn.is_none() && !other.stream.is_started() {
-                    other.isn = Some(ack.sub(1));
+                    other.isn = Some(ack - 1);
                     other.stream.start(ack);
                 }
             }
@@ -481,7 +485,7 @@ impl TcpTracker {
 
         if !conn.established && dir == Dir::ClientToServer && f.ack && !f.syn && !f.rst {
             if let Some(server_isn) = conn.halves[Dir::ServerToClient.index()].isn {
-                if ack == server_isn.add(1) {
+                if ack == server_isn + 1 {
                     conn.established = true;
                     sink.on_stream_event(id, StreamEvent::Established { ts });
                 }
@@ -513,7 +517,7 @@ impl TcpTracker {
 
         if f.ack {
             if let Some((probe_seq, probe_ts)) = conn.halves[peer].idle_probe_candidate {
-                if ack == probe_seq.add(1) {
+                if ack == probe_seq + 1 {
                     // Recognised only now: report the probe (with its own time)
                     // and its answer.
                     conn.halves[peer].idle_probe_candidate = None;
@@ -554,14 +558,14 @@ impl TcpTracker {
         let zero_window_probe = !f.syn && !f.fin && wire_len == 1 && is_zero_window_probe(conn, me, peer, seq);
         if !f.syn && !f.fin && wire_len <= 1 && !zero_window_probe && is_keepalive_probe(conn, me, peer, seq, wire_len) {
             self.stats.keepalive_probes += 1;
-            conn.halves[me].probe_answer = Some(seq.add(1));
+            conn.halves[me].probe_answer = Some(seq + 1);
             conn.halves[me].window = Some(seg.window);
             sink.on_stream_event(id, StreamEvent::KeepAliveProbe { dir, ts });
             return;
         }
         conn.halves[me].window = Some(seg.window);
 
-        let data_seq = if f.syn { seq.add(1) } else { seq };
+        let data_seq = if f.syn { seq + 1 } else { seq };
         if wire_len > 0 {
             {
                 let half = &mut conn.halves[me];
@@ -570,7 +574,7 @@ impl TcpTracker {
                 // its byte is sent again once the window opens, and the sender's
                 // pure ACKs meanwhile sit at the old value, not one below it.
                 if !zero_window_probe {
-                    half.note_sent_up_to(data_seq.add(wire_len as u32));
+                    half.note_sent_up_to(data_seq + wire_len as u32);
                 }
                 // New data supersedes an unanswered probe.
                 half.probe_answer = None;
@@ -602,9 +606,9 @@ impl TcpTracker {
         }
 
         if f.fin {
-            let fin_seq = data_seq.add(wire_len as u32);
+            let fin_seq = data_seq + wire_len as u32;
             let first_fin = !conn.halves[me].fin;
-            conn.halves[me].note_sent_up_to(fin_seq.add(1));
+            conn.halves[me].note_sent_up_to(fin_seq + 1);
             if first_fin {
                 let mut ctx = Ctx {
                     sink: &mut *sink,
@@ -716,8 +720,8 @@ impl TcpTracker {
 fn is_keepalive_probe(conn: &Conn, me: usize, peer: usize, seq: SeqNum, wire_len: u64) -> bool {
     let next = conn.halves[me].next_seq;
     let peer_ack = conn.halves[peer].last_ack;
-    let one_before_next = next.is_some_and(|n| seq == n.sub(1))
-        || peer_ack.is_some_and(|a| seq == a.sub(1) && next.is_none_or(|n| a >= n));
+    let one_before_next = next.is_some_and(|n| seq == n - 1)
+        || peer_ack.is_some_and(|a| seq == a - 1 && next.is_none_or(|n| a >= n));
     if !one_before_next {
         return false;
     }

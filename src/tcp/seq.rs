@@ -11,16 +11,6 @@ use std::cmp::Ordering;
 pub struct SeqNum(pub u32);
 
 impl SeqNum {
-    /// `self + n`, wrapping at 2^32.
-    pub fn add(self, n: u32) -> SeqNum {
-        SeqNum(self.0.wrapping_add(n))
-    }
-
-    /// `self - n`, wrapping at 2^32.
-    pub fn sub(self, n: u32) -> SeqNum {
-        SeqNum(self.0.wrapping_sub(n))
-    }
-
     /// Signed distance `self - other`: positive when `self` is ahead. Only
     /// meaningful when the two are within 2^31 of each other (always true for the
     /// sequence numbers of one live TCP window).
@@ -35,6 +25,22 @@ impl SeqNum {
         } else {
             self
         }
+    }
+}
+
+/// `seq + n`, wrapping at 2^32.
+impl std::ops::Add<u32> for SeqNum {
+    type Output = SeqNum;
+    fn add(self, n: u32) -> SeqNum {
+        SeqNum(self.0.wrapping_add(n))
+    }
+}
+
+/// `seq - n`, wrapping at 2^32.
+impl std::ops::Sub<u32> for SeqNum {
+    type Output = SeqNum;
+    fn sub(self, n: u32) -> SeqNum {
+        SeqNum(self.0.wrapping_sub(n))
     }
 }
 
@@ -54,13 +60,13 @@ mod tests {
     #[test]
     fn comparisons_across_the_wrap() {
         let before = SeqNum(u32::MAX - 5);
-        let after = before.add(10);
+        let after = before + 10;
         assert_eq!(after, SeqNum(4));
         assert!(before < after);
         assert!(after > before);
         assert_eq!(after.diff(before), 10);
         assert_eq!(before.diff(after), -10);
-        assert_eq!(after.sub(10), before);
+        assert_eq!(after - 10, before);
         assert_eq!(before.max(after), after);
         assert_eq!(after.max(before), after);
     }
@@ -68,7 +74,8 @@ mod tests {
     #[test]
     fn equal_is_neither_less_nor_greater() {
         let a = SeqNum(7);
-        assert!(a <= a && a >= a && !(a < a));
+        assert_eq!(a.partial_cmp(&SeqNum(7)), Some(Ordering::Equal));
+        assert_eq!(a.diff(SeqNum(7)), 0);
     }
 
     proptest! {
@@ -76,11 +83,11 @@ mod tests {
         #[test]
         fn forward_distance_is_preserved(base in any::<u32>(), d in 1u32..(1 << 31)) {
             let a = SeqNum(base);
-            let b = a.add(d);
+            let b = a + d;
             prop_assert!(a < b);
             prop_assert!(b > a);
             prop_assert_eq!(b.diff(a) as i64, d as i64);
-            prop_assert_eq!(b.sub(d), a);
+            prop_assert_eq!(b - d, a);
         }
     }
 }

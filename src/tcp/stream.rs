@@ -106,7 +106,7 @@ impl Stream {
     fn advance(&mut self, n: u64) {
         self.next_offset += n;
         // n < 2^32: every jump comes from a serial difference or a segment length.
-        self.next_seq = self.next_seq.add(n as u32);
+        self.next_seq = self.next_seq + n as u32;
     }
 
     /// What buffering a payload at `seq` would take: `(bytes, ring growth)`, or
@@ -325,7 +325,7 @@ impl Stream {
         self.flush(false, ctx);
         self.closed = true;
         // The FIN occupies one sequence number; keep `next_seq` aligned for ACKs.
-        self.next_seq = self.next_seq.add(1);
+        self.next_seq = self.next_seq + 1;
     }
 
     /// RST or end of the connection: give everything up and accept nothing more.

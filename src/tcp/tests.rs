@@ -1026,3 +1026,28 @@ fn a_segment_to_itself_does_not_confuse_the_table() {
     assert_eq!(run.rec.count(|e| matches!(e, Ev::End(_))) as u64, run.stats().connections);
     assert_eq!(run.stats().buffered_bytes, 0);
 }
+
+#[test]
+fn idle_expiry_drops_tombstones_silently() {
+    let p = Pair::new();
+    let mut run = Run::with(TcpConfig { idle_timeout_ns: 1_000_000, ..TcpConfig::default() });
+    handshake(&mut run, &p, CISN, SISN);
+    run.feed(p.c(CISN + 1, SISN + 1, "RA", b""));
+    let before = run.rec.events.len();
+    run.tracker.expire_idle(t(100), &mut run.rec);
+    assert_eq!(run.rec.events.len(), before, "a tombstone ends silently");
+    // The 4-tuple is free again: a trailing packet now opens a new connection.
+    run.feed(p.c(CISN + 1, SISN + 1, "A", b""));
+    assert_eq!(run.stats().connections, 2);
+}
+
+#[test]
+fn data_on_the_syn_starts_the_stream() {
+    let p = Pair::new();
+    let mut run = Run::new();
+    run.feed(p.c(CISN, 0, "S", b"GET /"));
+    run.feed(p.s(SISN, CISN + 6, "SA", b""));
+    run.feed(p.c(CISN + 6, SISN + 1, "PA", b" HTTP/1.1"));
+    assert_eq!(run.rec.stream(0, C2S), b"GET / HTTP/1.1");
+    assert_eq!(run.stats().missing_bytes, 0);
+}

@@ -1,4 +1,5 @@
-//! The UI's whole state and what keys and mouse events do to it.
+//! The UI's whole state, and how it changes with the report, the filter and the
+//! sort (what keys and the mouse do to it is in `event.rs`).
 //!
 //! Nothing here touches the terminal: the event loop (`terminal.rs`) feeds events in
 //! and draws `&App` after each one, and tests drive the same `App` with synthetic
@@ -13,10 +14,9 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
-use ratatui::layout::{Position, Rect};
+use ratatui::layout::Rect;
 
-use super::{layout, tabs, LiveStats, UiUpdate};
+use super::{layout, LiveStats, UiUpdate};
 use crate::analysis::model::{ConnectionRecord, Report, SourceInfo, Summary};
 
 /// The views, in Tab order.
@@ -116,11 +116,15 @@ impl ConnColumn {
     pub fn descending_by_default(self) -> bool {
         !matches!(
             self,
-            ConnColumn::Id | ConnColumn::Client | ConnColumn::Server | ConnColumn::Protocol | ConnColumn::ClosedBy
+            ConnColumn::Id
+                | ConnColumn::Client
+                | ConnColumn::Server
+                | ConnColumn::Protocol
+                | ConnColumn::ClosedBy
         )
     }
 
-    fn next(self) -> ConnColumn {
+    pub(crate) fn next(self) -> ConnColumn {
         let at = ConnColumn::ALL.iter().position(|c| *c == self).unwrap_or(0);
         ConnColumn::ALL[(at + 1) % ConnColumn::ALL.len()]
     }
@@ -133,17 +137,6 @@ pub struct Sort {
     pub descending: bool,
 }
 
-/// What the event loop should do after an event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// The event changed nothing visible.
-    Ignored,
-    /// The state changed: draw a new frame.
-    Redraw,
-    /// Leave the UI.
-    Quit,
-}
-
 /// A cursor over a list: the selected position and the first visible position.
 /// Positions index the view's row vector, not the report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -154,12 +147,12 @@ pub struct ListCursor {
 
 impl ListCursor {
     /// Moves the selection to `target` (clamped) and scrolls just enough to show it.
-    fn select(&mut self, target: usize, len: usize, page: usize) {
+    pub(crate) fn select(&mut self, target: usize, len: usize, page: usize) {
         self.selected = target.min(len.saturating_sub(1));
         self.fit(len, page);
     }
 
-    fn move_by(&mut self, delta: isize, len: usize, page: usize) {
+    pub(crate) fn move_by(&mut self, delta: isize, len: usize, page: usize) {
         let target = self.selected.saturating_add_signed(delta);
         self.select(target, len, page);
     }
@@ -200,7 +193,7 @@ pub struct App {
     pub(crate) sort: Sort,
 
     /// Connection id → index in `report.connections`.
-    id_index: HashMap<u64, usize>,
+    pub(crate) id_index: HashMap<u64, usize>,
     /// Indices into `report.connections`, filtered and sorted.
     pub(crate) conn_rows: Vec<usize>,
     pub(crate) conn_cursor: ListCursor,
@@ -216,14 +209,17 @@ pub struct App {
     /// Cursor over the detail connection's transactions.
     pub(crate) tx_cursor: ListCursor,
     /// Where Esc goes back to from the detail view.
-    detail_return: View,
+    pub(crate) detail_return: View,
 }
 
 /// An empty report, shown in live mode until the first snapshot arrives.
 pub fn empty_report(kind: &str) -> Report {
     Report {
         version: 1,
-        source: SourceInfo { kind: kind.to_string(), ..SourceInfo::default() },
+        source: SourceInfo {
+            kind: kind.to_string(),
+            ..SourceInfo::default()
+        },
         summary: Summary::default(),
         servers: Vec::new(),
         connections: Vec::new(),
@@ -246,7 +242,10 @@ impl App {
             screen: Rect::new(0, 0, width, height),
             filter: String::new(),
             filter_editing: false,
-            sort: Sort { column: ConnColumn::Id, descending: false },
+            sort: Sort {
+                column: ConnColumn::Id,
+                descending: false,
+            },
             id_index: HashMap::new(),
             conn_rows: Vec::new(),
             conn_cursor: ListCursor::default(),
@@ -312,7 +311,10 @@ impl App {
 
     /// Ids of the connections in the table, in the order shown.
     pub fn connection_ids(&self) -> Vec<u64> {
-        self.conn_rows.iter().map(|&i| self.report.connections[i].id).collect()
+        self.conn_rows
+            .iter()
+            .map(|&i| self.report.connections[i].id)
+            .collect()
     }
 
     /// Id of the connection selected in the table.
@@ -452,9 +454,12 @@ impl App {
         let needle = self.filter.to_ascii_lowercase();
         let report = &*self.report;
         let id_index = &self.id_index;
-        self.conn_rows.retain(|&i| connection_matches(&report.connections[i], &needle));
-        self.finding_rows.retain(|&i| finding_matches(report, id_index, i, &needle));
-        self.server_rows.retain(|&i| server_matches(report, i, &needle));
+        self.conn_rows
+            .retain(|&i| connection_matches(&report.connections[i], &needle));
+        self.finding_rows
+            .retain(|&i| finding_matches(report, id_index, i, &needle));
+        self.server_rows
+            .retain(|&i| server_matches(report, i, &needle));
         self.fit_cursors();
     }
 
@@ -472,7 +477,11 @@ impl App {
     }
 
     fn fit_cursors(&mut self) {
-        let (conns, findings, servers) = (self.conn_rows.len(), self.finding_rows.len(), self.server_rows.len());
+        let (conns, findings, servers) = (
+            self.conn_rows.len(),
+            self.finding_rows.len(),
+            self.server_rows.len(),
+        );
         let page = self.page(View::Connections);
         self.conn_cursor.fit(conns, page);
         let page = self.page(View::Findings);
@@ -484,8 +493,10 @@ impl App {
         self.tx_cursor.fit(txs, page);
     }
 
-    fn select_connection_id(&mut self, id: u64) {
-        let Some(&index) = self.id_index.get(&id) else { return };
+    pub(crate) fn select_connection_id(&mut self, id: u64) {
+        let Some(&index) = self.id_index.get(&id) else {
+            return;
+        };
         if let Some(pos) = self.conn_rows.iter().position(|&i| i == index) {
             let page = self.page(View::Connections);
             self.conn_cursor.select(pos, self.conn_rows.len(), page);
@@ -493,7 +504,7 @@ impl App {
     }
 
     /// The detail view follows the table's selection.
-    fn sync_detail_to_table(&mut self) {
+    pub(crate) fn sync_detail_to_table(&mut self) {
         let id = self.selected_connection_id();
         if id != self.detail_id && id.is_some() {
             self.detail_id = id;
@@ -501,12 +512,17 @@ impl App {
         }
     }
 
-    fn set_filter(&mut self, filter: String) {
+    pub(crate) fn set_filter(&mut self, filter: String) {
         let keep = self.selected_connection_id();
         let previous = std::mem::replace(&mut self.filter, filter);
         // Matching is a substring test, so a filter containing the previous one can
         // only drop rows.
-        if !previous.is_empty() && self.filter.to_ascii_lowercase().contains(&previous.to_ascii_lowercase()) {
+        if !previous.is_empty()
+            && self
+                .filter
+                .to_ascii_lowercase()
+                .contains(&previous.to_ascii_lowercase())
+        {
             self.narrow_rows();
         } else {
             self.rebuild_rows();
@@ -520,362 +536,13 @@ impl App {
         self.sync_detail_to_table();
     }
 
-    fn set_sort(&mut self, sort: Sort) {
+    pub(crate) fn set_sort(&mut self, sort: Sort) {
         let keep = self.selected_connection_id();
         self.sort = sort;
         sort_connections(&self.report.connections, &mut self.conn_rows, sort);
         if let Some(id) = keep {
             self.select_connection_id(id);
         }
-    }
-
-    // ----- keys -----
-
-    /// What a key press does. Releases are ignored (Windows reports them too).
-    pub fn handle_key(&mut self, key: KeyEvent) -> Action {
-        if key.kind == KeyEventKind::Release {
-            return Action::Ignored;
-        }
-        let had_notice = self.notice.take().is_some();
-        match self.handle_key_press(key) {
-            Action::Ignored if had_notice => Action::Redraw,
-            action => action,
-        }
-    }
-
-    fn handle_key_press(&mut self, key: KeyEvent) -> Action {
-        // Raw mode delivers Ctrl-C as a key, not a signal: it must always quit.
-        if key.modifiers.contains(KeyModifiers::CONTROL) && matches!(key.code, KeyCode::Char('c' | 'C')) {
-            return Action::Quit;
-        }
-        if self.filter_editing {
-            return self.handle_filter_key(key);
-        }
-        if self.help {
-            return match key.code {
-                KeyCode::Char('q') => Action::Quit,
-                KeyCode::Esc | KeyCode::Char('?') | KeyCode::F(1) | KeyCode::Enter => {
-                    self.help = false;
-                    Action::Redraw
-                }
-                _ => Action::Ignored,
-            };
-        }
-        match key.code {
-            KeyCode::Char('q') => Action::Quit,
-            KeyCode::Char('m') => {
-                self.mouse_capture = !self.mouse_capture;
-                self.notice = Some(if self.mouse_capture {
-                    "mouse on: click and scroll (m turns it off to select text)".to_string()
-                } else {
-                    "mouse off: the terminal selects text (m turns it back on)".to_string()
-                });
-                Action::Redraw
-            }
-            KeyCode::Char('?') | KeyCode::F(1) => {
-                self.help = true;
-                Action::Redraw
-            }
-            KeyCode::Tab => self.switch_to(self.view.next()),
-            KeyCode::BackTab => self.switch_to(self.view.prev()),
-            KeyCode::Char(c @ '1'..='5') => {
-                let view = View::ALL[usize::from(c as u8 - b'1')];
-                self.switch_to(view)
-            }
-            KeyCode::Char('/') => {
-                if !matches!(self.view, View::Connections | View::Findings | View::Servers) {
-                    self.view = View::Connections;
-                }
-                self.filter_editing = true;
-                Action::Redraw
-            }
-            KeyCode::Char('s') => self.cycle_sort(),
-            KeyCode::Char('S') => self.reverse_sort(),
-            KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
-            KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
-            KeyCode::PageUp => self.move_page(-1),
-            KeyCode::PageDown | KeyCode::Char(' ') => self.move_page(1),
-            KeyCode::Home | KeyCode::Char('g') => self.move_selection(isize::MIN),
-            KeyCode::End | KeyCode::Char('G') => self.move_selection(isize::MAX),
-            KeyCode::Left | KeyCode::Char('h') if self.view == View::Detail => self.step_detail_connection(-1),
-            KeyCode::Right | KeyCode::Char('l') if self.view == View::Detail => self.step_detail_connection(1),
-            KeyCode::Enter => self.open_selected(),
-            KeyCode::Esc => self.back(),
-            _ => Action::Ignored,
-        }
-    }
-
-    fn handle_filter_key(&mut self, key: KeyEvent) -> Action {
-        match key.code {
-            KeyCode::Enter => {
-                self.filter_editing = false;
-                Action::Redraw
-            }
-            KeyCode::Esc => {
-                self.filter_editing = false;
-                self.set_filter(String::new());
-                Action::Redraw
-            }
-            KeyCode::Backspace => {
-                let mut filter = self.filter.clone();
-                if filter.pop().is_none() {
-                    return Action::Ignored;
-                }
-                self.set_filter(filter);
-                Action::Redraw
-            }
-            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.set_filter(String::new());
-                Action::Redraw
-            }
-            KeyCode::Char(c) if !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => {
-                // A pasted control character must not enter the filter (it is drawn).
-                if c.is_control() {
-                    return Action::Ignored;
-                }
-                let mut filter = self.filter.clone();
-                filter.push(c);
-                self.set_filter(filter);
-                Action::Redraw
-            }
-            KeyCode::Up => self.move_selection(-1),
-            KeyCode::Down => self.move_selection(1),
-            KeyCode::PageUp => self.move_page(-1),
-            KeyCode::PageDown => self.move_page(1),
-            _ => Action::Ignored,
-        }
-    }
-
-    fn switch_to(&mut self, view: View) -> Action {
-        if view == self.view {
-            return Action::Ignored;
-        }
-        if view == View::Detail && self.detail_id.is_none() {
-            self.sync_detail_to_table();
-        }
-        if view == View::Detail {
-            // Esc from a detail reached by Tab goes back where the user came from.
-            self.detail_return = match self.view {
-                View::Findings => View::Findings,
-                _ => View::Connections,
-            };
-        }
-        self.view = view;
-        Action::Redraw
-    }
-
-    fn cycle_sort(&mut self) -> Action {
-        if self.view != View::Connections {
-            return Action::Ignored;
-        }
-        let column = self.sort.column.next();
-        self.set_sort(Sort { column, descending: column.descending_by_default() });
-        Action::Redraw
-    }
-
-    fn reverse_sort(&mut self) -> Action {
-        if self.view != View::Connections {
-            return Action::Ignored;
-        }
-        self.set_sort(Sort { descending: !self.sort.descending, ..self.sort });
-        Action::Redraw
-    }
-
-    /// Sorts on `column`; choosing the current sort column again reverses it.
-    fn sort_on(&mut self, column: ConnColumn) {
-        let sort = if self.sort.column == column {
-            Sort { column, descending: !self.sort.descending }
-        } else {
-            Sort { column, descending: column.descending_by_default() }
-        };
-        self.set_sort(sort);
-    }
-
-    /// Length of the current view's list (`None` for the overview).
-    fn list_len(&self, view: View) -> Option<usize> {
-        match view {
-            View::Overview => None,
-            View::Connections => Some(self.conn_rows.len()),
-            View::Findings => Some(self.finding_rows.len()),
-            View::Servers => Some(self.server_rows.len()),
-            View::Detail => Some(self.detail_connection().map_or(0, |c| c.transactions.len())),
-        }
-    }
-
-    fn cursor_mut(&mut self, view: View) -> Option<&mut ListCursor> {
-        match view {
-            View::Overview => None,
-            View::Connections => Some(&mut self.conn_cursor),
-            View::Findings => Some(&mut self.finding_cursor),
-            View::Servers => Some(&mut self.server_cursor),
-            View::Detail => Some(&mut self.tx_cursor),
-        }
-    }
-
-    /// Moves the current view's selection; `isize::MIN`/`MAX` go to the ends.
-    fn move_selection(&mut self, delta: isize) -> Action {
-        let view = self.view;
-        let page = self.page(view);
-        let Some(len) = self.list_len(view) else { return Action::Ignored };
-        let Some(cursor) = self.cursor_mut(view) else { return Action::Ignored };
-        let before = *cursor;
-        cursor.move_by(delta, len, page);
-        if *cursor == before {
-            return Action::Ignored;
-        }
-        if view == View::Connections {
-            self.sync_detail_to_table();
-        }
-        Action::Redraw
-    }
-
-    fn move_page(&mut self, direction: isize) -> Action {
-        let page = self.page(self.view) as isize;
-        self.move_selection(direction * page.max(1))
-    }
-
-    /// In the detail view, Left/Right step through the table's connections.
-    fn step_detail_connection(&mut self, delta: isize) -> Action {
-        let Some(id) = self.detail_id else { return Action::Ignored };
-        let Some(&index) = self.id_index.get(&id) else { return Action::Ignored };
-        let Some(pos) = self.conn_rows.iter().position(|&i| i == index) else {
-            return Action::Ignored;
-        };
-        let page = self.page(View::Connections);
-        let before = self.conn_cursor;
-        self.conn_cursor.select(pos, self.conn_rows.len(), page);
-        self.conn_cursor.move_by(delta, self.conn_rows.len(), page);
-        if self.conn_cursor.selected == pos {
-            self.conn_cursor = before;
-            return Action::Ignored;
-        }
-        self.sync_detail_to_table();
-        Action::Redraw
-    }
-
-    /// Enter: connections and findings open the detail; a server filters the table.
-    fn open_selected(&mut self) -> Action {
-        match self.view {
-            View::Connections => {
-                let Some(id) = self.selected_connection_id() else { return Action::Ignored };
-                self.open_detail(id, None, View::Connections);
-                Action::Redraw
-            }
-            View::Findings => {
-                let Some(&index) = self.finding_rows.get(self.finding_cursor.selected) else {
-                    return Action::Ignored;
-                };
-                let finding = &self.report.findings[index];
-                let (id, transaction) = (finding.connection, finding.transaction);
-                if !self.id_index.contains_key(&id) {
-                    self.notice = Some(format!("connection {id} is not in this report"));
-                    return Action::Redraw;
-                }
-                self.open_detail(id, transaction, View::Findings);
-                Action::Redraw
-            }
-            View::Servers => {
-                let Some(&index) = self.server_rows.get(self.server_cursor.selected) else {
-                    return Action::Ignored;
-                };
-                let server = self.report.servers[index].server.clone();
-                self.view = View::Connections;
-                self.set_filter(server);
-                Action::Redraw
-            }
-            View::Overview | View::Detail => Action::Ignored,
-        }
-    }
-
-    /// Shows connection `id` in the detail view, with transaction `depth` selected.
-    fn open_detail(&mut self, id: u64, depth: Option<u64>, from: View) {
-        self.detail_id = Some(id);
-        self.detail_return = from;
-        self.select_connection_id(id);
-        self.tx_cursor = ListCursor::default();
-        self.view = View::Detail;
-        if let (Some(depth), Some(conn)) = (depth, self.detail_connection()) {
-            if let Some(pos) = conn.transactions.iter().position(|t| t.depth == depth) {
-                let (len, page) = (conn.transactions.len(), self.page(View::Detail));
-                self.tx_cursor.select(pos, len, page);
-            }
-        }
-    }
-
-    /// Esc: leave the detail, or clear the filter.
-    fn back(&mut self) -> Action {
-        if self.view == View::Detail {
-            self.view = self.detail_return;
-            return Action::Redraw;
-        }
-        if !self.filter.is_empty() && matches!(self.view, View::Connections | View::Findings | View::Servers) {
-            self.set_filter(String::new());
-            return Action::Redraw;
-        }
-        Action::Ignored
-    }
-
-    // ----- mouse -----
-
-    /// Wheel scrolls the current list; a click selects a row, switches view from the
-    /// tab bar or sorts from the connections header; a click on the selected row
-    /// opens it.
-    pub fn handle_mouse(&mut self, mouse: MouseEvent) -> Action {
-        let at = Position { x: mouse.column, y: mouse.row };
-        match mouse.kind {
-            MouseEventKind::ScrollDown if !self.help => self.move_selection(3),
-            MouseEventKind::ScrollUp if !self.help => self.move_selection(-3),
-            MouseEventKind::Down(MouseButton::Left) => {
-                if self.help {
-                    self.help = false;
-                    return Action::Redraw;
-                }
-                self.click(at)
-            }
-            _ => Action::Ignored,
-        }
-    }
-
-    fn click(&mut self, at: Position) -> Action {
-        let screen = layout::screen(self.screen);
-        if screen.tabs.contains(at) {
-            return match tabs::tab_at(self, screen.tabs, at.x) {
-                Some(view) => self.switch_to(view),
-                None => Action::Ignored,
-            };
-        }
-        let list = match self.view {
-            View::Connections => layout::list(screen.body, 0),
-            View::Findings => layout::list(screen.body, layout::FINDINGS_PANE),
-            View::Servers => layout::list(screen.body, layout::SERVERS_PANE),
-            View::Detail => layout::detail(screen.body).list,
-            View::Overview => return Action::Ignored,
-        };
-        if self.view == View::Connections && list.header.contains(at) {
-            let widths = super::views::connections::column_widths(list.rows.width, super::views::connections::id_width(self));
-            return match super::views::connections::column_at(&widths, at.x - list.header.x) {
-                Some(column) => {
-                    self.sort_on(column);
-                    Action::Redraw
-                }
-                None => Action::Ignored,
-            };
-        }
-        if !list.rows.contains(at) {
-            return Action::Ignored;
-        }
-        let view = self.view;
-        let (Some(len), Some(cursor)) = (self.list_len(view), self.cursor_mut(view).map(|c| *c)) else {
-            return Action::Ignored;
-        };
-        let target = cursor.offset + usize::from(at.y - list.rows.y);
-        if target >= len {
-            return Action::Ignored;
-        }
-        if target == cursor.selected {
-            return self.open_selected();
-        }
-        self.move_selection(target as isize - cursor.selected as isize)
     }
 }
 
@@ -884,7 +551,9 @@ impl App {
 /// common no-match case runs at memchr speed; nothing is allocated.
 pub(crate) fn contains_ci(haystack: &str, needle: &str) -> bool {
     let (hay, needle) = (haystack.as_bytes(), needle.as_bytes());
-    let Some((&first, rest)) = needle.split_first() else { return true };
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
     if hay.len() < needle.len() {
         return false;
     }
@@ -906,7 +575,12 @@ pub(crate) fn contains_ci(haystack: &str, needle: &str) -> bool {
 
 /// Whether finding `index` mentions the filter text (kind, message, or its
 /// connection's endpoints).
-fn finding_matches(report: &Report, id_index: &HashMap<u64, usize>, index: usize, needle: &str) -> bool {
+fn finding_matches(
+    report: &Report,
+    id_index: &HashMap<u64, usize>,
+    index: usize,
+    needle: &str,
+) -> bool {
     if needle.is_empty() {
         return true;
     }
@@ -924,8 +598,14 @@ fn server_matches(report: &Report, index: usize, needle: &str) -> bool {
     let server = &report.servers[index];
     needle.is_empty()
         || contains_ci(&server.server, needle)
-        || server.verdict.as_deref().is_some_and(|v| contains_ci(v, needle))
-        || server.advertised_keep_alive.as_deref().is_some_and(|v| contains_ci(v, needle))
+        || server
+            .verdict
+            .as_deref()
+            .is_some_and(|v| contains_ci(v, needle))
+        || server
+            .advertised_keep_alive
+            .as_deref()
+            .is_some_and(|v| contains_ci(v, needle))
 }
 
 /// Whether the filter text appears in the connection's endpoints, protocol,
@@ -978,10 +658,16 @@ fn numeric_key(conn: &ConnectionRecord, column: ConnColumn) -> f64 {
         ConnColumn::Reused => count(&|t| t.reused),
         ConnColumn::Pipelined => count(&|t| t.pipelined),
         ConnColumn::Expect => count(&|t| t.expect_outcome != "none"),
-        ConnColumn::Probes => (conn.tcp_keepalive.client.probes + conn.tcp_keepalive.server.probes) as f64,
+        ConnColumn::Probes => conn
+            .tcp_keepalive
+            .client
+            .probes
+            .saturating_add(conn.tcp_keepalive.server.probes) as f64,
         ConnColumn::Duration => super::format::connection_duration(conn),
         ConnColumn::Findings => conn.findings.len() as f64,
-        ConnColumn::Client | ConnColumn::Server | ConnColumn::Protocol | ConnColumn::ClosedBy => 0.0,
+        ConnColumn::Client | ConnColumn::Server | ConnColumn::Protocol | ConnColumn::ClosedBy => {
+            0.0
+        }
     }
 }
 
@@ -1005,7 +691,13 @@ fn endpoint_key(endpoint: &str) -> EndpointKey<'_> {
 /// Keys are computed once per row, not once per comparison: parsing an endpoint
 /// or counting a connection's transactions is not free, and tables are large.
 fn sort_connections(connections: &[ConnectionRecord], rows: &mut Vec<usize>, sort: Sort) {
-    let directed = |ordering: Ordering| if sort.descending { ordering.reverse() } else { ordering };
+    let directed = |ordering: Ordering| {
+        if sort.descending {
+            ordering.reverse()
+        } else {
+            ordering
+        }
+    };
     let by_id = |a: usize, b: usize| connections[a].id.cmp(&connections[b].id);
     match sort.column {
         ConnColumn::Client | ConnColumn::Server => {
@@ -1013,7 +705,11 @@ fn sort_connections(connections: &[ConnectionRecord], rows: &mut Vec<usize>, sor
                 .iter()
                 .map(|&i| {
                     let c = &connections[i];
-                    let endpoint = if sort.column == ConnColumn::Client { &c.client } else { &c.server };
+                    let endpoint = if sort.column == ConnColumn::Client {
+                        &c.client
+                    } else {
+                        &c.server
+                    };
                     (endpoint_key(endpoint), i)
                 })
                 .collect();
@@ -1033,7 +729,10 @@ fn sort_connections(connections: &[ConnectionRecord], rows: &mut Vec<usize>, sor
             rows.sort_by(|&a, &b| directed(text(a).cmp(&text(b))).then_with(|| by_id(a, b)));
         }
         column => {
-            let mut keyed: Vec<(f64, usize)> = rows.iter().map(|&i| (numeric_key(&connections[i], column), i)).collect();
+            let mut keyed: Vec<(f64, usize)> = rows
+                .iter()
+                .map(|&i| (numeric_key(&connections[i], column), i))
+                .collect();
             keyed.sort_by(|a, b| directed(a.0.total_cmp(&b.0)).then_with(|| by_id(a.1, b.1)));
             rows.clear();
             rows.extend(keyed.into_iter().map(|(_, i)| i));
@@ -1085,18 +784,57 @@ mod tests {
     fn cursor_scrolls_just_enough() {
         let mut cursor = ListCursor::default();
         cursor.select(12, 100, 10);
-        assert_eq!(cursor, ListCursor { selected: 12, offset: 3 });
+        assert_eq!(
+            cursor,
+            ListCursor {
+                selected: 12,
+                offset: 3
+            }
+        );
         cursor.move_by(-5, 100, 10);
-        assert_eq!(cursor, ListCursor { selected: 7, offset: 3 });
+        assert_eq!(
+            cursor,
+            ListCursor {
+                selected: 7,
+                offset: 3
+            }
+        );
         cursor.move_by(isize::MAX, 100, 10);
-        assert_eq!(cursor, ListCursor { selected: 99, offset: 90 });
+        assert_eq!(
+            cursor,
+            ListCursor {
+                selected: 99,
+                offset: 90
+            }
+        );
         cursor.move_by(isize::MIN, 100, 10);
-        assert_eq!(cursor, ListCursor { selected: 0, offset: 0 });
+        assert_eq!(
+            cursor,
+            ListCursor {
+                selected: 0,
+                offset: 0
+            }
+        );
         cursor.select(5, 0, 10);
-        assert_eq!(cursor, ListCursor { selected: 0, offset: 0 });
+        assert_eq!(
+            cursor,
+            ListCursor {
+                selected: 0,
+                offset: 0
+            }
+        );
         // A list that shrank below the window scrolls back to the top.
-        let mut cursor = ListCursor { selected: 50, offset: 45 };
+        let mut cursor = ListCursor {
+            selected: 50,
+            offset: 45,
+        };
         cursor.fit(8, 10);
-        assert_eq!(cursor, ListCursor { selected: 7, offset: 0 });
+        assert_eq!(
+            cursor,
+            ListCursor {
+                selected: 7,
+                offset: 0
+            }
+        );
     }
 }

@@ -153,7 +153,10 @@ pub fn framing_short(framing: &str) -> &'static str {
 
 /// The connection's lifetime in seconds: first packet to close (or last packet).
 pub fn connection_duration(conn: &ConnectionRecord) -> f64 {
-    let end = conn.close.ts.map_or(conn.last_ts, |close| close.max(conn.last_ts));
+    let end = conn
+        .close
+        .ts
+        .map_or(conn.last_ts, |close| close.max(conn.last_ts));
     let d = end - conn.first_ts;
     if d.is_finite() {
         d

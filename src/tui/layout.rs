@@ -13,7 +13,10 @@ pub struct Screen {
 }
 
 pub fn screen(area: Rect) -> Screen {
-    let tabs = Rect { height: area.height.min(1), ..area };
+    let tabs = Rect {
+        height: area.height.min(1),
+        ..area
+    };
     let status_height = u16::from(area.height >= 2);
     let status = Rect {
         y: area.bottom().saturating_sub(status_height),
@@ -42,23 +45,44 @@ pub struct ListLayout {
 /// Splits `body` for a list with a pane of `pane_height` lines below it. The pane
 /// shrinks first on small terminals so that at least a few rows stay visible.
 pub fn list(body: Rect, pane_height: u16) -> ListLayout {
-    let line = |y: u16| Rect { y, height: u16::from(y < body.bottom()), ..body };
+    let line = |y: u16| Rect {
+        y,
+        height: u16::from(y < body.bottom()),
+        ..body
+    };
     let title = line(body.y);
     let header = line(body.y.saturating_add(1).min(body.bottom()));
     let below_header = body.height.saturating_sub(2);
     // Keep at least 5 rows (or everything there is) before granting the pane.
     let pane_height = pane_height.min(below_header.saturating_sub(5));
     let rows_height = below_header - pane_height;
-    let rows_full = Rect { y: header.bottom(), height: rows_height, ..body };
+    let rows_full = Rect {
+        y: header.bottom(),
+        height: rows_height,
+        ..body
+    };
     let scrollbar_width = u16::from(body.width > 20);
-    let rows = Rect { width: body.width - scrollbar_width, ..rows_full };
+    let rows = Rect {
+        width: body.width - scrollbar_width,
+        ..rows_full
+    };
     let scrollbar = Rect {
         x: rows.right(),
         width: scrollbar_width,
         ..rows_full
     };
-    let pane = Rect { y: rows_full.bottom(), height: pane_height, ..body };
-    ListLayout { title, header, rows, scrollbar, pane }
+    let pane = Rect {
+        y: rows_full.bottom(),
+        height: pane_height,
+        ..body
+    };
+    ListLayout {
+        title,
+        header,
+        rows,
+        scrollbar,
+        pane,
+    }
 }
 
 /// Height of the pane below the findings list (the selected finding's message).
@@ -83,16 +107,31 @@ pub const DETAIL_TX_PANE: u16 = 3;
 pub fn detail(body: Rect) -> DetailLayout {
     let wide = body.height >= 30;
     let info_height = if wide { DETAIL_INFO + 2 } else { DETAIL_INFO }.min(body.height);
-    let info = Rect { height: info_height, ..body };
+    let info = Rect {
+        height: info_height,
+        ..body
+    };
     let timeline_height = DETAIL_TIMELINE.min(body.height - info_height);
-    let timeline = Rect { y: info.bottom(), height: timeline_height, ..body };
+    let timeline = Rect {
+        y: info.bottom(),
+        height: timeline_height,
+        ..body
+    };
     let rest = Rect {
         y: timeline.bottom(),
         height: body.height - info_height - timeline_height,
         ..body
     };
-    let pane = if wide { DETAIL_TX_PANE + 2 } else { DETAIL_TX_PANE };
-    DetailLayout { info, timeline, list: list(rest, pane) }
+    let pane = if wide {
+        DETAIL_TX_PANE + 2
+    } else {
+        DETAIL_TX_PANE
+    };
+    DetailLayout {
+        info,
+        timeline,
+        list: list(rest, pane),
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //!
 //! Layout of the module (bandwhich's idea: state and drawing apart from terminal I/O,
 //! so that tests drive the UI without a terminal):
-//! - `app`: the whole UI state and `handle_key`/`handle_mouse`, returning an `Action`;
+//! - `app`: the whole UI state (report, lists, cursors, filter, sort);
+//! - `event`: `handle_key`/`handle_mouse`, returning an `Action`;
 //! - `views`: `draw(frame, &app)`, one file per view, plus the timeline;
 //! - `layout`, `tabs`: where things are, shared by drawing and mouse hit-testing;
 //! - `theme`, `format`: colours and short renderings of numbers;
@@ -15,6 +16,7 @@
 use std::sync::Arc;
 
 pub mod app;
+pub mod event;
 pub mod format;
 pub mod layout;
 mod tabs;
@@ -22,7 +24,8 @@ mod terminal;
 pub mod theme;
 pub mod views;
 
-pub use app::{Action, App, View};
+pub use app::{App, View};
+pub use event::Action;
 pub use views::draw;
 
 use crate::analysis::model::Report;

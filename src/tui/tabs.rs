@@ -79,13 +79,21 @@ pub fn draw(frame: &mut Frame, app: &App, bar: Rect) {
     let mut spans = Vec::with_capacity(placed.len() * 2 + 2);
     let mut used = 0usize;
     for (view, _, text) in placed {
-        let style = if view == app.view { theme::TAB_ACTIVE } else { theme::TAB };
+        let style = if view == app.view {
+            theme::TAB_ACTIVE
+        } else {
+            theme::TAB
+        };
         used += text.chars().count() + 1;
         spans.push(Span::styled(text, style));
         spans.push(Span::styled(SEPARATOR, theme::DIM));
     }
     // The program's name (and LIVE) on the right when there is room.
-    let tag = if app.is_live() { " keepscope LIVE " } else { " keepscope " };
+    let tag = if app.is_live() {
+        " keepscope LIVE "
+    } else {
+        " keepscope "
+    };
     let free = usize::from(bar.width).saturating_sub(used);
     if free >= tag.len() {
         spans.push(Span::raw(" ".repeat(free - tag.len())));

@@ -7,9 +7,7 @@
 use ratatui::style::{Color, Modifier, Style};
 
 pub const TITLE: Style = Style::new().add_modifier(Modifier::BOLD);
-pub const HEADER: Style = Style::new()
-    .fg(Color::Yellow)
-    .add_modifier(Modifier::BOLD);
+pub const HEADER: Style = Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD);
 /// Header cell of the column the table is sorted on.
 pub const HEADER_SORTED: Style = Style::new()
     .fg(Color::Yellow)
@@ -32,9 +30,7 @@ pub const STATUS_ALERT: Style = Style::new()
     .bg(Color::DarkGray)
     .fg(Color::LightRed)
     .add_modifier(Modifier::BOLD);
-pub const FILTER_PROMPT: Style = Style::new()
-    .fg(Color::Black)
-    .bg(Color::Yellow);
+pub const FILTER_PROMPT: Style = Style::new().fg(Color::Black).bg(Color::Yellow);
 
 /// Anything that flags a problem: findings, RST closes, unanswered probes.
 pub const FINDING: Style = Style::new()
@@ -52,9 +48,7 @@ pub const PROBE: Style = Style::new().fg(Color::Yellow);
 pub const PROBE_UNANSWERED: Style = Style::new()
     .fg(Color::LightRed)
     .add_modifier(Modifier::BOLD);
-pub const CLOSE_FIN: Style = Style::new()
-    .fg(Color::White)
-    .add_modifier(Modifier::BOLD);
+pub const CLOSE_FIN: Style = Style::new().fg(Color::White).add_modifier(Modifier::BOLD);
 pub const CLOSE_RST: Style = Style::new()
     .fg(Color::LightRed)
     .add_modifier(Modifier::BOLD);

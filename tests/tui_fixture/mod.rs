@@ -44,7 +44,12 @@ pub fn response(status: u16, reason: &str, ts: f64, end: f64, body: u64) -> Resp
     }
 }
 
-pub fn tx(depth: u64, idle: Option<f64>, request: Option<RequestRecord>, response: Option<ResponseRecord>) -> Transaction {
+pub fn tx(
+    depth: u64,
+    idle: Option<f64>,
+    request: Option<RequestRecord>,
+    response: Option<ResponseRecord>,
+) -> Transaction {
     Transaction {
         depth,
         reused: depth > 1,
@@ -61,7 +66,13 @@ pub fn tx(depth: u64, idle: Option<f64>, request: Option<RequestRecord>, respons
 }
 
 pub fn close(by: &str, how: &str, ts: Option<f64>, idle: Option<f64>, announced: bool) -> Close {
-    Close { by: by.into(), how: how.into(), ts: ts.map(|t| T0 + t), idle_s: idle, announced }
+    Close {
+        by: by.into(),
+        how: how.into(),
+        ts: ts.map(|t| T0 + t),
+        idle_s: idle,
+        announced,
+    }
 }
 
 pub fn connection(id: u64, client: &str, server: &str, first: f64, last: f64) -> ConnectionRecord {
@@ -91,20 +102,60 @@ pub fn connections() -> Vec<ConnectionRecord> {
     // 0: reused keep-alive connection, closed by the server after 5 s idle, unannounced.
     let mut c = connection(0, "10.0.0.1:51234", "10.0.0.2:80", 0.0, 12.5);
     c.transactions = vec![
-        tx(1, Some(0.0002), Some(request("GET", "/index.html", 0.001, 0.001)), Some(response(200, "OK", 0.020, 0.031, 5120))),
-        tx(2, Some(0.469), Some(request("GET", "/style.css", 0.5, 0.5)), Some(response(200, "OK", 0.512, 0.515, 2048))),
-        tx(3, Some(1.985), Some(request("GET", "/app.js", 2.5, 2.5)), Some(response(200, "OK", 2.52, 2.6, 81_920))),
-        tx(4, Some(4.4), Some(request("GET", "/api/items?page=2", 7.0, 7.0)), Some(response(200, "OK", 7.3, 7.5, 734))),
+        tx(
+            1,
+            Some(0.0002),
+            Some(request("GET", "/index.html", 0.001, 0.001)),
+            Some(response(200, "OK", 0.020, 0.031, 5120)),
+        ),
+        tx(
+            2,
+            Some(0.469),
+            Some(request("GET", "/style.css", 0.5, 0.5)),
+            Some(response(200, "OK", 0.512, 0.515, 2048)),
+        ),
+        tx(
+            3,
+            Some(1.985),
+            Some(request("GET", "/app.js", 2.5, 2.5)),
+            Some(response(200, "OK", 2.52, 2.6, 81_920)),
+        ),
+        tx(
+            4,
+            Some(4.4),
+            Some(request("GET", "/api/items?page=2", 7.0, 7.0)),
+            Some(response(200, "OK", 7.3, 7.5, 734)),
+        ),
     ];
+    // The first response was preceded by 103 Early Hints.
+    c.transactions[0].interim = vec![Interim {
+        status: 103,
+        ts: T0 + 0.010,
+    }];
     c.close = close("server", "fin", Some(12.5), Some(5.0), false);
     c.findings = vec!["idle_close_unannounced".into()];
     out.push(c);
 
     // 1: pipelined: three requests in one burst, responses in order; client closes.
     let mut c = connection(1, "10.0.0.1:51240", "10.0.0.2:80", 0.2, 1.4);
-    let mut t1 = tx(1, Some(0.0003), Some(request("GET", "/a.png", 0.21, 0.21)), Some(response(200, "OK", 0.3, 0.5, 20_000)));
-    let mut t2 = tx(2, Some(0.0), Some(request("GET", "/b.png", 0.211, 0.211)), Some(response(200, "OK", 0.5, 0.7, 30_000)));
-    let mut t3 = tx(3, Some(0.0), Some(request("GET", "/c.png", 0.212, 0.212)), Some(response(304, "Not Modified", 0.7, 0.7, 0)));
+    let mut t1 = tx(
+        1,
+        Some(0.0003),
+        Some(request("GET", "/a.png", 0.21, 0.21)),
+        Some(response(200, "OK", 0.3, 0.5, 20_000)),
+    );
+    let mut t2 = tx(
+        2,
+        Some(0.0),
+        Some(request("GET", "/b.png", 0.211, 0.211)),
+        Some(response(200, "OK", 0.5, 0.7, 30_000)),
+    );
+    let mut t3 = tx(
+        3,
+        Some(0.0),
+        Some(request("GET", "/c.png", 0.212, 0.212)),
+        Some(response(304, "Not Modified", 0.7, 0.7, 0)),
+    );
     t2.pipelined = true;
     t3.pipelined = true;
     t3.response.as_mut().unwrap().framing = "none".into();
@@ -119,8 +170,16 @@ pub fn connections() -> Vec<ConnectionRecord> {
     let mut req = request("POST", "/upload", 1.01, 2.1);
     req.expect = Some("100-continue".into());
     req.body_bytes = 51_200;
-    let mut t = tx(1, Some(0.0004), Some(req), Some(response(201, "Created", 2.2, 2.2, 2)));
-    t.interim = vec![Interim { status: 100, ts: T0 + 1.21 }];
+    let mut t = tx(
+        1,
+        Some(0.0004),
+        Some(req),
+        Some(response(201, "Created", 2.2, 2.2, 2)),
+    );
+    t.interim = vec![Interim {
+        status: 100,
+        ts: T0 + 1.21,
+    }];
     t.expect_outcome = "continued".into();
     t.expect_client_wait_s = Some(0.2);
     t.expect_server_wait_s = Some(0.2);
@@ -132,8 +191,18 @@ pub fn connections() -> Vec<ConnectionRecord> {
     // 3: stale reuse: the server closed after 5 s idle, the client's next request got RST.
     let mut c = connection(3, "10.0.0.1:51300", "10.0.0.2:80", 2.0, 9.0);
     c.transactions = vec![
-        tx(1, Some(0.0002), Some(request("GET", "/health", 2.01, 2.01)), Some(response(200, "OK", 2.03, 2.03, 2))),
-        tx(2, Some(5.97), Some(request("GET", "/health", 8.0, 8.0)), None),
+        tx(
+            1,
+            Some(0.0002),
+            Some(request("GET", "/health", 2.01, 2.01)),
+            Some(response(200, "OK", 2.03, 2.03, 2)),
+        ),
+        tx(
+            2,
+            Some(5.97),
+            Some(request("GET", "/health", 8.0, 8.0)),
+            None,
+        ),
     ];
     c.close = close("server", "fin", Some(7.03), Some(5.0), false);
     c.findings = vec!["idle_close_unannounced".into(), "stale_reuse".into()];
@@ -141,16 +210,40 @@ pub fn connections() -> Vec<ConnectionRecord> {
 
     // 4: long-lived connection with TCP keep-alive probes, the last one unanswered; open.
     let mut c = connection(4, "192.168.100.200:54321", "10.0.0.9:8080", 0.5, 300.0);
-    c.transactions = vec![tx(1, Some(0.001), Some(request("GET", "/events", 0.6, 0.6)), Some(response(200, "OK", 0.7, 1.0, 512)))];
+    c.transactions = vec![tx(
+        1,
+        Some(0.001),
+        Some(request("GET", "/events", 0.6, 0.6)),
+        Some(response(200, "OK", 0.7, 1.0, 512)),
+    )];
     c.transactions[0].response.as_mut().unwrap().framing = "chunked".into();
     c.transactions[0].response.as_mut().unwrap().keep_alive = None;
     c.keepalive_probe_ts = vec![
-        ProbeMark { by: "client".into(), ts: T0 + 75.0, acked: true },
-        ProbeMark { by: "client".into(), ts: T0 + 150.0, acked: true },
-        ProbeMark { by: "client".into(), ts: T0 + 225.0, acked: true },
-        ProbeMark { by: "client".into(), ts: T0 + 300.0, acked: false },
+        ProbeMark {
+            by: "client".into(),
+            ts: T0 + 75.0,
+            acked: true,
+        },
+        ProbeMark {
+            by: "client".into(),
+            ts: T0 + 150.0,
+            acked: true,
+        },
+        ProbeMark {
+            by: "client".into(),
+            ts: T0 + 225.0,
+            acked: true,
+        },
+        ProbeMark {
+            by: "client".into(),
+            ts: T0 + 300.0,
+            acked: false,
+        },
     ];
-    c.tcp_keepalive.client = ProbeCount { probes: 4, acked: 3 };
+    c.tcp_keepalive.client = ProbeCount {
+        probes: 4,
+        acked: 3,
+    };
     c.findings = vec!["keepalive_unanswered".into()];
     out.push(c);
 
@@ -158,7 +251,12 @@ pub fn connections() -> Vec<ConnectionRecord> {
     let mut c = connection(5, "10.0.0.4:33333", "10.0.0.2:80", 3.0, 3.5);
     let mut resp = response(404, "Not\x07Found\u{202e}", 3.1, 3.1, 0);
     resp.connection = Some("keep-alive\x1b]0;owned\x07".into());
-    c.transactions = vec![tx(1, Some(0.0002), Some(request("GET", EVIL_URI, 3.01, 3.01)), Some(resp))];
+    c.transactions = vec![tx(
+        1,
+        Some(0.0002),
+        Some(request("GET", EVIL_URI, 3.01, 3.01)),
+        Some(resp),
+    )];
     c.close = close("client", "rst", Some(3.5), Some(0.4), false);
     out.push(c);
 
@@ -198,7 +296,8 @@ pub fn findings() -> Vec<Finding> {
             kind: "missed_reuse".into(),
             connection: 1,
             transaction: Some(1),
-            message: "client opened a new connection to 10.0.0.2:80 while connection 0 sat idle".into(),
+            message: "client opened a new connection to 10.0.0.2:80 while connection 0 sat idle"
+                .into(),
         },
         Finding {
             kind: "idle_close_unannounced".into(),
@@ -210,7 +309,8 @@ pub fn findings() -> Vec<Finding> {
             kind: "stale_reuse".into(),
             connection: 3,
             transaction: Some(2),
-            message: "request sent 0.97 s after the server had closed the connection; no response".into(),
+            message: "request sent 0.97 s after the server had closed the connection; no response"
+                .into(),
         },
         Finding {
             kind: "keepalive_unanswered".into(),
@@ -252,15 +352,24 @@ pub fn servers() -> Vec<ServerFigures> {
 
 /// Counts the summary from the connections, as the analysis would.
 pub fn summarise(connections: &[ConnectionRecord], findings: &[Finding]) -> Summary {
-    let mut s = Summary::default();
-    s.connections = connections.len() as u64;
+    let mut s = Summary {
+        connections: connections.len() as u64,
+        ..Summary::default()
+    };
     let mut per_connection: BTreeMap<u64, u64> = BTreeMap::new();
-    let bounds = [(0.01, "<10ms"), (0.1, "10-100ms"), (1.0, "0.1-1s"), (5.0, "1-5s")];
+    let bounds = [
+        (0.01, "<10ms"),
+        (0.1, "10-100ms"),
+        (1.0, "0.1-1s"),
+        (5.0, "1-5s"),
+    ];
     let mut gaps = [0u64; 5];
     for c in connections {
         if c.protocol == "http1" {
             s.http_connections += 1;
-            *per_connection.entry(c.transactions.len() as u64).or_default() += 1;
+            *per_connection
+                .entry(c.transactions.len() as u64)
+                .or_default() += 1;
         }
         for t in &c.transactions {
             s.transactions += 1;
@@ -268,7 +377,10 @@ pub fn summarise(connections: &[ConnectionRecord], findings: &[Finding]) -> Summ
             if t.reused {
                 s.reused_transactions += 1;
                 let gap = t.idle_before_s.unwrap_or(0.0);
-                let bucket = bounds.iter().position(|(upper, _)| gap < *upper).unwrap_or(4);
+                let bucket = bounds
+                    .iter()
+                    .position(|(upper, _)| gap < *upper)
+                    .unwrap_or(4);
                 gaps[bucket] += 1;
             }
             if t.pipelined {
@@ -290,7 +402,11 @@ pub fn summarise(connections: &[ConnectionRecord], findings: &[Finding]) -> Summ
         s.tcp_keepalive_probes += c.tcp_keepalive.client.probes + c.tcp_keepalive.server.probes;
         s.tcp_keepalive_acked += c.tcp_keepalive.client.acked + c.tcp_keepalive.server.acked;
     }
-    s.reuse_ratio = if s.transactions > 0 { s.reused_transactions as f64 / s.transactions as f64 } else { 0.0 };
+    s.reuse_ratio = if s.transactions > 0 {
+        s.reused_transactions as f64 / s.transactions as f64
+    } else {
+        0.0
+    };
     for f in findings {
         *s.findings.entry(f.kind.clone()).or_default() += 1;
     }
@@ -298,8 +414,16 @@ pub fn summarise(connections: &[ConnectionRecord], findings: &[Finding]) -> Summ
     s.idle_gaps = bounds
         .iter()
         .enumerate()
-        .map(|(i, (upper, label))| IdleBucket { label: label.to_string(), upper_s: Some(*upper), count: gaps[i] })
-        .chain(std::iter::once(IdleBucket { label: ">5s".into(), upper_s: None, count: gaps[4] }))
+        .map(|(i, (upper, label))| IdleBucket {
+            label: label.to_string(),
+            upper_s: Some(*upper),
+            count: gaps[i],
+        })
+        .chain(std::iter::once(IdleBucket {
+            label: ">5s".into(),
+            upper_s: None,
+            count: gaps[4],
+        }))
         .collect();
     s
 }
@@ -319,10 +443,10 @@ pub fn report() -> Report {
             last_ts: Some(T0 + 300.0),
             dropped: None,
             truncated: false,
-            warnings: vec![],
+            warnings: vec!["packet 1201: TCP header cut by the snaplen".into()],
             non_tcp_packets: 12,
             malformed_packets: 0,
-            snaplen_truncated_packets: 0,
+            snaplen_truncated_packets: 1,
         },
         summary: summarise(&connections, &findings),
         servers: servers(),
@@ -337,7 +461,13 @@ pub fn many_connections(count: u64) -> Report {
         .map(|id| {
             let mut c = connection(
                 id,
-                &format!("10.{}.{}.{}:{}", (id >> 16) & 255, (id >> 8) & 255, id & 255, 1024 + id % 60_000),
+                &format!(
+                    "10.{}.{}.{}:{}",
+                    (id >> 16) & 255,
+                    (id >> 8) & 255,
+                    id & 255,
+                    1024 + id % 60_000
+                ),
                 "10.0.0.2:80",
                 id as f64 * 0.001,
                 id as f64 * 0.001 + 1.0,
@@ -346,17 +476,32 @@ pub fn many_connections(count: u64) -> Report {
             c.transactions = (1..=requests)
                 .map(|depth| {
                     let at = id as f64 * 0.001 + depth as f64 * 0.1;
-                    tx(depth, Some(0.05), Some(request("GET", &format!("/item/{id}/{depth}"), at, at)), Some(response(200, "OK", at + 0.01, at + 0.02, 100)))
+                    tx(
+                        depth,
+                        Some(0.05),
+                        Some(request("GET", &format!("/item/{id}/{depth}"), at, at)),
+                        Some(response(200, "OK", at + 0.01, at + 0.02, 100)),
+                    )
                 })
                 .collect();
-            c.close = close(if id % 3 == 0 { "server" } else { "client" }, "fin", Some(id as f64 * 0.001 + 1.0), Some(0.5), false);
+            c.close = close(
+                if id % 3 == 0 { "server" } else { "client" },
+                "fin",
+                Some(id as f64 * 0.001 + 1.0),
+                Some(0.5),
+                false,
+            );
             c
         })
         .collect();
     let findings = vec![];
     Report {
         version: 1,
-        source: SourceInfo { kind: "file".into(), paths: vec!["big.pcap".into()], ..SourceInfo::default() },
+        source: SourceInfo {
+            kind: "file".into(),
+            paths: vec!["big.pcap".into()],
+            ..SourceInfo::default()
+        },
         summary: summarise(&connections, &findings),
         servers: vec![],
         connections,

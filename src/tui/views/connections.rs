@@ -56,7 +56,13 @@ pub fn column_widths(total: u16, id_width: u16) -> [u16; 12] {
 /// Width of the id column: the digits of the largest id (ids are never cut), and
 /// room for the header's sort arrow.
 pub fn id_width(app: &App) -> u16 {
-    let max_id = app.report().connections.iter().map(|c| c.id).max().unwrap_or(0);
+    let max_id = app
+        .report()
+        .connections
+        .iter()
+        .map(|c| c.id)
+        .max()
+        .unwrap_or(0);
     (max_id.max(1).ilog10() as u16 + 1).max(2)
 }
 
@@ -160,7 +166,11 @@ pub(crate) fn elide_address(endpoint: &str, width: usize) -> String {
     if chars.len() <= width {
         return clean.into_owned();
     }
-    let port_len = chars.iter().rev().position(|&c| c == ':').map_or(0, |p| p + 1);
+    let port_len = chars
+        .iter()
+        .rev()
+        .position(|&c| c == ':')
+        .map_or(0, |p| p + 1);
     // Keep the port if at least three characters of the address fit before it.
     if port_len == 0 || port_len + 4 > width {
         return crate::sanitize::display(&clean, width).into_owned();
@@ -184,9 +194,21 @@ fn count_cell<'a>(count: usize, width: u16, style: Style) -> Cell<'a> {
 fn row<'a>(conn: &ConnectionRecord, widths: &[u16; 12], wide: bool) -> Row<'a> {
     let reused = conn.transactions.iter().filter(|t| t.reused).count();
     let pipelined = conn.transactions.iter().filter(|t| t.pipelined).count();
-    let probes = conn.tcp_keepalive.client.probes + conn.tcp_keepalive.server.probes;
-    let acked = conn.tcp_keepalive.client.acked + conn.tcp_keepalive.server.acked;
-    let probe_style = if acked < probes { theme::PROBE_UNANSWERED } else { theme::PROBE };
+    let probes = conn
+        .tcp_keepalive
+        .client
+        .probes
+        .saturating_add(conn.tcp_keepalive.server.probes);
+    let acked = conn
+        .tcp_keepalive
+        .client
+        .acked
+        .saturating_add(conn.tcp_keepalive.server.acked);
+    let probe_style = if acked < probes {
+        theme::PROBE_UNANSWERED
+    } else {
+        theme::PROBE
+    };
     let (expect, expect_style) = expect_summary(conn);
     let close_style = match (conn.close.how.as_str(), conn.close.by.as_str()) {
         ("rst", _) => theme::CLOSE_RST,
@@ -194,26 +216,44 @@ fn row<'a>(conn: &ConnectionRecord, widths: &[u16; 12], wide: bool) -> Row<'a> {
         _ => theme::VALUE,
     };
     let has_findings = !conn.findings.is_empty();
-    let endpoint_style = if has_findings { theme::FINDING } else { theme::VALUE };
+    let endpoint_style = if has_findings {
+        theme::FINDING
+    } else {
+        theme::VALUE
+    };
     let findings = if !has_findings {
         Span::raw("")
     } else if wide {
         cell(&conn.findings.join(", "), widths[11], theme::FINDING)
     } else {
-        Span::styled(if conn.findings.len() > 9 { "!+".to_string() } else { format!("!{}", conn.findings.len()) }, theme::FINDING)
+        Span::styled(
+            if conn.findings.len() > 9 {
+                "!+".to_string()
+            } else {
+                format!("!{}", conn.findings.len())
+            },
+            theme::FINDING,
+        )
     };
     Row::new(vec![
         Cell::from(right(&conn.id.to_string(), widths[0])),
         Cell::from(endpoint_cell(&conn.client, widths[1], endpoint_style)),
         Cell::from(endpoint_cell(&conn.server, widths[2], theme::VALUE)),
-        Cell::from(cell(&protocol_label(&conn.protocol, wide), widths[3], theme::DIM)),
+        Cell::from(cell(
+            &protocol_label(&conn.protocol, wide),
+            widths[3],
+            theme::DIM,
+        )),
         Cell::from(right(&conn.transactions.len().to_string(), widths[4])),
         count_cell(reused, widths[5], theme::VALUE),
         count_cell(pipelined, widths[6], theme::NOTE),
         Cell::from(Span::styled(expect, expect_style)),
         count_cell(probes as usize, widths[8], probe_style),
         Cell::from(Span::styled(format::close_short(conn), close_style)),
-        Cell::from(right(&format::secs(format::connection_duration(conn)), widths[10])),
+        Cell::from(right(
+            &format::secs(format::connection_duration(conn)),
+            widths[10],
+        )),
         Cell::from(findings),
     ])
 }
@@ -228,10 +268,17 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
 
     // Title: counts, sort, filter.
     let arrow = if app.sort.descending { "▼" } else { "▲" };
-    let mut note = if shown == total { format!("{total}") } else { format!("{shown} of {total}") };
+    let mut note = if shown == total {
+        format!("{total}")
+    } else {
+        format!("{shown} of {total}")
+    };
     note.push_str(&format!("  sort: {} {arrow} (s/S)", app.sort.column.name()));
     if !app.filter.is_empty() {
-        note.push_str(&format!("  filter: {}", crate::sanitize::display(&app.filter, 30)));
+        note.push_str(&format!(
+            "  filter: {}",
+            crate::sanitize::display(&app.filter, 30)
+        ));
     }
     frame.render_widget(section_title("Connections", &note, body.width), list.title);
 
@@ -258,13 +305,22 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     }));
     let constraints: Vec<Constraint> = widths.iter().map(|w| Constraint::Length(*w)).collect();
     frame.render_widget(
-        Table::new(Vec::<Row>::new(), constraints.clone()).header(header).column_spacing(SPACING),
-        Rect { height: 1, ..list.header },
+        Table::new(Vec::<Row>::new(), constraints.clone())
+            .header(header)
+            .column_spacing(SPACING),
+        Rect {
+            height: 1,
+            ..list.header
+        },
     );
 
     if shown == 0 {
         let message = if total == 0 {
-            if app.is_live() { "no connections yet" } else { "no connections in this capture" }
+            if app.is_live() {
+                "no connections yet"
+            } else {
+                "no connections in this capture"
+            }
         } else {
             "no connection matches the filter (Esc clears it)"
         };
@@ -288,7 +344,10 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
             }
         })
         .collect();
-    frame.render_widget(Table::new(rows, constraints).column_spacing(SPACING), list.rows);
+    frame.render_widget(
+        Table::new(rows, constraints).column_spacing(SPACING),
+        list.rows,
+    );
     scrollbar(frame.buffer_mut(), list.scrollbar, shown, start);
 }
 

@@ -20,7 +20,9 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let Some(conn) = app.detail_connection() else {
         let message = match app.detail_id {
             Some(id) => format!("connection #{id} is not in the current report"),
-            None => "no connection selected: pick one in Connections or Findings (Enter)".to_string(),
+            None => {
+                "no connection selected: pick one in Connections or Findings (Enter)".to_string()
+            }
         };
         frame.render_widget(Paragraph::new(Line::styled(message, theme::DIM)), body);
         return;
@@ -37,9 +39,15 @@ fn info(frame: &mut Frame, app: &App, conn: &ConnectionRecord, area: Rect) {
     let endpoint_room = width.saturating_sub(30) / 2;
     let mut title = vec![
         Span::styled(format!("#{} ", conn.id), theme::TITLE),
-        Span::styled(display(&conn.client, endpoint_room).into_owned(), theme::TITLE),
+        Span::styled(
+            display(&conn.client, endpoint_room).into_owned(),
+            theme::TITLE,
+        ),
         Span::styled(" → ", theme::DIM),
-        Span::styled(display(&conn.server, endpoint_room).into_owned(), theme::TITLE),
+        Span::styled(
+            display(&conn.server, endpoint_room).into_owned(),
+            theme::TITLE,
+        ),
         Span::styled(format!("  {}", display(&conn.protocol, 8)), theme::LABEL),
     ];
     if !conn.syn_seen {
@@ -51,43 +59,71 @@ fn info(frame: &mut Frame, app: &App, conn: &ConnectionRecord, area: Rect) {
     let life = pairs(&[
         ("start", format::clock(conn.first_ts)),
         ("lasted", format::secs(format::connection_duration(conn))),
-        ("txs", format!("{} ({reused} reused, {pipelined} pipelined)", conn.transactions.len())),
+        (
+            "txs",
+            format!(
+                "{} ({reused} reused, {pipelined} pipelined)",
+                conn.transactions.len()
+            ),
+        ),
     ]);
 
     let close = &conn.close;
     let mut close_spans = vec![Span::styled("closed ", theme::LABEL)];
     if close.by == "none" {
-        close_spans = vec![Span::styled("still open at the end of the capture", theme::DIM)];
+        close_spans = vec![Span::styled(
+            "still open at the end of the capture",
+            theme::DIM,
+        )];
     } else {
-        let how_style = if close.how == "rst" { theme::CLOSE_RST } else { theme::VALUE };
+        let how_style = if close.how == "rst" {
+            theme::CLOSE_RST
+        } else {
+            theme::VALUE
+        };
         close_spans.push(Span::styled(
             format!("by {} ", display(&close.by, 8)),
             theme::VALUE,
         ));
-        close_spans.push(Span::styled(display(&close.how, 4).to_uppercase(), how_style));
+        close_spans.push(Span::styled(
+            display(&close.how, 4).to_uppercase(),
+            how_style,
+        ));
         if let Some(idle) = close.idle_s {
             close_spans.push(Span::raw(format!(" after {} idle", format::secs(idle))));
         }
-        close_spans.push(if close.announced {
-            Span::styled(", announced", theme::GOOD)
-        } else {
-            Span::styled(", unannounced", theme::NOTE)
-        });
+        // Announcing (Connection: close) only means something on HTTP.
+        if close.announced {
+            close_spans.push(Span::styled(", announced", theme::GOOD));
+        } else if !conn.transactions.is_empty() {
+            close_spans.push(Span::styled(", unannounced", theme::NOTE));
+        }
     }
     let ka = &conn.tcp_keepalive;
     for (side, count) in [("client", &ka.client), ("server", &ka.server)] {
         if count.probes == 0 {
             continue;
         }
-        let style = if count.acked < count.probes { theme::PROBE_UNANSWERED } else { theme::VALUE };
+        let style = if count.acked < count.probes {
+            theme::PROBE_UNANSWERED
+        } else {
+            theme::VALUE
+        };
         close_spans.push(Span::styled(format!("  {side} probes "), theme::LABEL));
-        close_spans.push(Span::styled(format!("{} ({} answered)", count.probes, count.acked), style));
+        close_spans.push(Span::styled(
+            format!("{} ({} answered)", count.probes, count.acked),
+            style,
+        ));
     }
     let missing = &conn.missing_bytes;
-    if missing.client + missing.server > 0 {
+    if missing.client > 0 || missing.server > 0 {
         close_spans.push(Span::styled("  missing ", theme::LABEL));
         close_spans.push(Span::styled(
-            format!("{}/{} B", format::bytes(missing.client), format::bytes(missing.server)),
+            format!(
+                "{}/{} B",
+                format::bytes(missing.client),
+                format::bytes(missing.server)
+            ),
             theme::NOTE,
         ));
     }
@@ -98,11 +134,20 @@ fn info(frame: &mut Frame, app: &App, conn: &ConnectionRecord, area: Rect) {
     } else {
         rows.push(Line::from(vec![
             Span::styled("findings ", theme::LABEL),
-            Span::styled(display(&conn.findings.join(", "), width).into_owned(), theme::FINDING),
+            Span::styled(
+                display(&conn.findings.join(", "), width).into_owned(),
+                theme::FINDING,
+            ),
         ]));
         // On a tall screen, the messages too.
         let spare = usize::from(area.height).saturating_sub(rows.len());
-        for finding in app.report().findings.iter().filter(|f| f.connection == conn.id).take(spare) {
+        for finding in app
+            .report()
+            .findings
+            .iter()
+            .filter(|f| f.connection == conn.id)
+            .take(spare)
+        {
             rows.push(Line::from(vec![
                 Span::styled("  ! ", theme::FINDING),
                 Span::raw(display(&finding.message, width.saturating_sub(4)).into_owned()),
@@ -117,7 +162,7 @@ fn info(frame: &mut Frame, app: &App, conn: &ConnectionRecord, area: Rect) {
 fn column_widths(total: u16) -> [u16; 12] {
     let wide = total >= 120;
     let mut widths: [u16; 12] = if wide {
-        [4, 8, 0, 6, 8, 8, 8, 8, 9, 9, 6, 5]
+        [4, 8, 0, 6, 8, 8, 8, 8, 9, 9, 12, 5]
     } else {
         [3, 6, 0, 3, 6, 6, 6, 5, 5, 5, 4, 2]
     };
@@ -126,10 +171,37 @@ fn column_widths(total: u16) -> [u16; 12] {
     widths
 }
 
-const HEADERS: [&str; 12] = ["#", "method", "uri", "st", "idle", "wait", "total", "frame", "req", "resp", "100c", "fl"];
-const HEADERS_WIDE: [&str; 12] = [
-    "#", "method", "uri", "status", "idle", "wait", "total", "framing", "req body", "resp body", "100c", "flags",
+const HEADERS: [&str; 12] = [
+    "#", "method", "uri", "st", "idle", "wait", "total", "frame", "req", "resp", "100c", "fl",
 ];
+const HEADERS_WIDE: [&str; 12] = [
+    "#",
+    "method",
+    "uri",
+    "status",
+    "idle",
+    "wait",
+    "total",
+    "framing",
+    "req body",
+    "resp body",
+    "100c / 1xx",
+    "flags",
+];
+
+/// The 100-continue outcome and the interim responses: `cont`, or `cont 100` when
+/// there is room; an interim without Expect (a 103, an unasked 100) shows its
+/// status.
+fn expect_cell(tx: &Transaction, wide: bool) -> String {
+    let outcome = format::expect_short(&tx.expect_outcome);
+    let interims: Vec<String> = tx.interim.iter().map(|i| i.status.to_string()).collect();
+    match (tx.expect_outcome.as_str(), interims.is_empty(), wide) {
+        (_, true, _) => outcome.to_string(),
+        ("none", false, _) => interims.join(","),
+        (_, false, true) => format!("{outcome} {}", interims.join(",")),
+        (_, false, false) => outcome.to_string(),
+    }
+}
 
 fn transaction_row<'a>(tx: &Transaction, widths: &[u16; 12]) -> Row<'a> {
     let (method, uri, request_bytes) = match &tx.request {
@@ -146,7 +218,10 @@ fn transaction_row<'a>(tx: &Transaction, widths: &[u16; 12]) -> Row<'a> {
     };
     let (status, framing, response_bytes) = match &tx.response {
         Some(r) => (
-            Span::styled(right(&r.status.to_string(), widths[3]), theme::status(r.status)),
+            Span::styled(
+                right(&r.status.to_string(), widths[3]),
+                theme::status(r.status),
+            ),
             Span::raw(format::framing_short(&r.framing)),
             right(&format::bytes(r.body_bytes), widths[9]),
         ),
@@ -179,12 +254,21 @@ fn transaction_row<'a>(tx: &Transaction, widths: &[u16; 12]) -> Row<'a> {
         Cell::from(uri),
         Cell::from(status),
         Cell::from(right(&format::opt_secs(tx.idle_before_s), widths[4])),
-        Cell::from(right(&format::opt_secs(format::time_to_response(tx)), widths[5])),
-        Cell::from(right(&format::opt_secs(format::transaction_total(tx)), widths[6])),
+        Cell::from(right(
+            &format::opt_secs(format::time_to_response(tx)),
+            widths[5],
+        )),
+        Cell::from(right(
+            &format::opt_secs(format::transaction_total(tx)),
+            widths[6],
+        )),
         Cell::from(framing),
         Cell::from(request_bytes),
         Cell::from(response_bytes),
-        Cell::from(Span::styled(format::expect_short(&tx.expect_outcome), expect_style)),
+        Cell::from(Span::styled(
+            expect_cell(tx, widths[10] >= 12),
+            expect_style,
+        )),
         Cell::from(Span::styled(flags, theme::NOTE)),
     ])
 }
@@ -202,15 +286,22 @@ fn transactions(frame: &mut Frame, app: &App, conn: &ConnectionRecord, list: lay
     let widths = column_widths(list.rows.width);
     let constraints: Vec<Constraint> = widths.iter().map(|w| Constraint::Length(*w)).collect();
     let headers = if wide { HEADERS_WIDE } else { HEADERS };
-    let numeric = [true, false, false, true, true, true, true, false, true, true, false, false];
+    let numeric = [
+        true, false, false, true, true, true, true, false, true, true, false, false,
+    ];
     let header = header_row(&headers, &widths, &numeric);
     frame.render_widget(
-        Table::new(Vec::<Row>::new(), constraints.clone()).header(header).column_spacing(SPACING),
+        Table::new(Vec::<Row>::new(), constraints.clone())
+            .header(header)
+            .column_spacing(SPACING),
         list.header,
     );
     if count == 0 {
         frame.render_widget(
-            Paragraph::new(Line::styled("no HTTP transactions on this connection", theme::DIM)),
+            Paragraph::new(Line::styled(
+                "no HTTP transactions on this connection",
+                theme::DIM,
+            )),
             list.rows,
         );
         return;
@@ -230,7 +321,10 @@ fn transactions(frame: &mut Frame, app: &App, conn: &ConnectionRecord, list: lay
             }
         })
         .collect();
-    frame.render_widget(Table::new(rows, constraints).column_spacing(SPACING), list.rows);
+    frame.render_widget(
+        Table::new(rows, constraints).column_spacing(SPACING),
+        list.rows,
+    );
     scrollbar(frame.buffer_mut(), list.scrollbar, count, start);
     if let Some(tx) = conn.transactions.get(cursor.selected) {
         transaction_pane(frame, tx, list.pane);
@@ -268,9 +362,15 @@ fn transaction_pane(frame: &mut Frame, tx: &Transaction, area: Rect) {
             request_line.extend(header_span("Keep-Alive", &r.keep_alive, room));
             request_line.extend(header_span("Expect", &r.expect, room));
             if let Some(wait) = tx.expect_client_wait_s {
-                request_line.push(Span::styled(format!(" (body after {})", format::secs(wait)), theme::NOTE));
+                request_line.push(Span::styled(
+                    format!(" (body after {})", format::secs(wait)),
+                    theme::NOTE,
+                ));
             }
-            request_line.push(Span::styled(format!("  body {}", format::bytes(r.body_bytes)), theme::DIM));
+            request_line.push(Span::styled(
+                format!("  body {}", format::bytes(r.body_bytes)),
+                theme::DIM,
+            ));
             if !r.complete {
                 request_line.push(Span::styled("  incomplete", theme::NOTE));
             }
@@ -283,13 +383,22 @@ fn transaction_pane(frame: &mut Frame, tx: &Transaction, area: Rect) {
     match &tx.response {
         Some(r) => {
             response_line.push(Span::styled(
-                format!("{} {} {}", display(&r.version, 10), r.status, display(&r.reason, room)),
+                format!(
+                    "{} {} {}",
+                    display(&r.version, 10),
+                    r.status,
+                    display(&r.reason, room)
+                ),
                 theme::status(r.status),
             ));
             response_line.extend(header_span("Connection", &r.connection, room));
             response_line.extend(header_span("Keep-Alive", &r.keep_alive, room));
             response_line.push(Span::styled(
-                format!("  {} {}", display(&r.framing, 16), format::bytes(r.body_bytes)),
+                format!(
+                    "  {} {}",
+                    display(&r.framing, 16),
+                    format::bytes(r.body_bytes)
+                ),
                 theme::DIM,
             ));
             if !r.complete {
@@ -310,15 +419,26 @@ fn transaction_pane(frame: &mut Frame, tx: &Transaction, area: Rect) {
     let mut notes = vec![Span::styled(persistent, style)];
     let request_ts = tx.request.as_ref().map(|r| r.ts);
     for interim in &tx.interim {
-        let at = request_ts.map_or_else(String::new, |ts| format!(" at +{}", format::secs(interim.ts - ts)));
-        notes.push(Span::styled(format!("  interim {}{at}", interim.status), theme::INTERIM));
+        let at = request_ts.map_or_else(String::new, |ts| {
+            format!(" at +{}", format::secs(interim.ts - ts))
+        });
+        notes.push(Span::styled(
+            format!("  interim {}{at}", interim.status),
+            theme::INTERIM,
+        ));
     }
     if tx.expect_outcome != "none" {
         notes.push(Span::styled("  100-continue ", theme::LABEL));
-        notes.push(Span::styled(display(&tx.expect_outcome, 24).into_owned(), theme::NOTE));
+        notes.push(Span::styled(
+            display(&tx.expect_outcome, 24).into_owned(),
+            theme::NOTE,
+        ));
         // With an interim shown, its time already says when the server answered.
         if let Some(wait) = tx.expect_server_wait_s.filter(|_| tx.interim.is_empty()) {
-            notes.push(Span::raw(format!(", server answered in {}", format::secs(wait))));
+            notes.push(Span::raw(format!(
+                ", server answered in {}",
+                format::secs(wait)
+            )));
         }
     }
     rows.push(Line::from(notes));

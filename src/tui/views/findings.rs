@@ -40,7 +40,11 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let list = layout::list(body, layout::FINDINGS_PANE);
     let report = app.report();
     let (shown, total) = (app.finding_rows.len(), report.findings.len());
-    let mut note = if shown == total { format!("{total}") } else { format!("{shown} of {total}") };
+    let mut note = if shown == total {
+        format!("{total}")
+    } else {
+        format!("{shown} of {total}")
+    };
     if !app.filter.is_empty() {
         note.push_str(&format!("  filter: {}", display(&app.filter, 30)));
     }
@@ -57,12 +61,18 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     };
     let header = header_row(headers, &widths, &[false, true, true, false, false]);
     frame.render_widget(
-        Table::new(Vec::<Row>::new(), constraints.clone()).header(header).column_spacing(SPACING),
+        Table::new(Vec::<Row>::new(), constraints.clone())
+            .header(header)
+            .column_spacing(SPACING),
         list.header,
     );
 
     if shown == 0 {
-        let message = if total == 0 { "no findings: nothing looked wrong" } else { "no finding matches the filter (Esc clears it)" };
+        let message = if total == 0 {
+            "no findings: nothing looked wrong"
+        } else {
+            "no finding matches the filter (Esc clears it)"
+        };
         frame.render_widget(Paragraph::new(Line::styled(message, theme::DIM)), list.rows);
         return;
     }
@@ -74,11 +84,18 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
         .enumerate()
         .map(|(i, &index)| {
             let finding = &report.findings[index];
-            let server = app.connection_by_id(finding.connection).map_or("?", |c| c.server.as_str());
+            let server = app
+                .connection_by_id(finding.connection)
+                .map_or("?", |c| c.server.as_str());
             let row = Row::new(vec![
                 Cell::from(cell(&finding.kind, widths[0], theme::FINDING)),
                 Cell::from(right(&format!("#{}", finding.connection), widths[1])),
-                Cell::from(right(&finding.transaction.map_or("-".to_string(), |t| t.to_string()), widths[2])),
+                Cell::from(right(
+                    &finding
+                        .transaction
+                        .map_or("-".to_string(), |t| t.to_string()),
+                    widths[2],
+                )),
                 Cell::from(endpoint_cell(server, widths[3], theme::VALUE)),
                 Cell::from(cell(&finding.message, widths[4], theme::VALUE)),
             ]);
@@ -89,11 +106,16 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
             }
         })
         .collect();
-    frame.render_widget(Table::new(rows, constraints).column_spacing(SPACING), list.rows);
+    frame.render_widget(
+        Table::new(rows, constraints).column_spacing(SPACING),
+        list.rows,
+    );
     scrollbar(frame.buffer_mut(), list.scrollbar, shown, start);
 
     // The selected finding in full.
-    let Some(&index) = app.finding_rows.get(cursor.selected) else { return };
+    let Some(&index) = app.finding_rows.get(cursor.selected) else {
+        return;
+    };
     if list.pane.height == 0 {
         return;
     }
@@ -101,11 +123,18 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let mut about = vec![
         Span::styled("─ ", theme::BORDER),
         Span::styled(display(&finding.kind, 40).into_owned(), theme::FINDING),
-        Span::styled(format!(" on connection #{}", finding.connection), theme::TITLE),
+        Span::styled(
+            format!(" on connection #{}", finding.connection),
+            theme::TITLE,
+        ),
     ];
     if let Some(conn) = app.connection_by_id(finding.connection) {
         about.push(Span::styled(
-            format!("  {} → {}", display(&conn.client, 48), display(&conn.server, 48)),
+            format!(
+                "  {} → {}",
+                display(&conn.client, 48),
+                display(&conn.server, 48)
+            ),
             theme::DIM,
         ));
     }

@@ -22,9 +22,18 @@ fn heading(text: &str) -> Line<'_> {
 pub fn draw(frame: &mut Frame, area: Rect) {
     let text = vec![
         heading("Keys"),
-        key_line("Tab  Shift-Tab", "next / previous view (or 1-5, or click a tab)"),
-        key_line("↑ ↓  j k", "move      PgUp PgDn  page      g G  first / last"),
-        key_line("Enter", "open the connection (a server: list its connections)"),
+        key_line(
+            "Tab  Shift-Tab",
+            "next / previous view (or 1-5, or click a tab)",
+        ),
+        key_line(
+            "↑ ↓  j k",
+            "move      PgUp PgDn  page      g G  first / last",
+        ),
+        key_line(
+            "Enter",
+            "open the connection (a server: list its connections)",
+        ),
         key_line("Esc", "back from the detail; clear the filter"),
         key_line("← →  h l", "previous / next connection, in the detail"),
         key_line("/", "filter: endpoint, method, URI, status, finding"),
@@ -45,7 +54,7 @@ pub fn draw(frame: &mut Frame, area: Rect) {
             Span::styled("·", theme::IDLE),
             Span::raw(" idle  "),
             Span::styled("1", theme::INTERIM),
-            Span::raw(" 100 Continue  "),
+            Span::raw(" interim 1xx  "),
             Span::styled("k", theme::PROBE),
             Span::raw(" probe  "),
             Span::styled("F", theme::CLOSE_FIN),

@@ -68,8 +68,14 @@ fn status_bar(frame: &mut Frame, app: &App, area: Rect) {
     }
     let right = source_text(app);
     let (left, left_style) = match (&app.notice, &app.status) {
-        (Some(notice), _) => (format!(" {}", sanitize::display(notice, width)), theme::STATUS_BAR),
-        (None, Some(message)) => (format!(" {}", sanitize::display(message, width)), theme::STATUS_ALERT),
+        (Some(notice), _) => (
+            format!(" {}", sanitize::display(notice, width)),
+            theme::STATUS_BAR,
+        ),
+        (None, Some(message)) => (
+            format!(" {}", sanitize::display(message, width)),
+            theme::STATUS_ALERT,
+        ),
         (None, None) => (format!(" {}", hints(app, width)), theme::STATUS_BAR),
     };
     let left_len = left.chars().count();
@@ -139,7 +145,10 @@ pub(crate) fn section_title<'a>(title: &str, note: &str, width: u16) -> Line<'a>
     }
     let width = usize::from(width);
     if used + 1 < width {
-        spans.push(Span::styled(format!(" {}", "─".repeat(width - used - 1)), theme::BORDER));
+        spans.push(Span::styled(
+            format!(" {}", "─".repeat(width - used - 1)),
+            theme::BORDER,
+        ));
     }
     Line::from(spans)
 }
@@ -153,21 +162,31 @@ pub(crate) fn scrollbar(buffer: &mut Buffer, area: Rect, len: usize, offset: usi
     }
     let thumb = (page * page / len).clamp(1, page);
     let travel = page - thumb;
-    let start = if len > page { offset.min(len - page) * travel / (len - page) } else { 0 };
+    let start = if len > page {
+        offset.min(len - page) * travel / (len - page)
+    } else {
+        0
+    };
     for row in 0..page {
         let (symbol, style) = if row >= start && row < start + thumb {
             ("█", theme::LABEL)
         } else {
             ("│", theme::BORDER)
         };
-        buffer[(area.x, area.y + row as u16)].set_symbol(symbol).set_style(style);
+        buffer[(area.x, area.y + row as u16)]
+            .set_symbol(symbol)
+            .set_style(style);
     }
 }
 
 /// The slice of a list to draw: from the cursor's offset, but never past the end
 /// and always including the selected row, even if the frame is not the size the
 /// App last heard of (drawing must not trust state it does not own).
-pub(crate) fn visible_window(cursor: crate::tui::app::ListCursor, len: usize, page: usize) -> std::ops::Range<usize> {
+pub(crate) fn visible_window(
+    cursor: crate::tui::app::ListCursor,
+    len: usize,
+    page: usize,
+) -> std::ops::Range<usize> {
     let page = page.max(1);
     let selected = cursor.selected.min(len.saturating_sub(1));
     let mut start = cursor.offset.min(selected);
@@ -181,7 +200,10 @@ pub(crate) fn visible_window(cursor: crate::tui::app::ListCursor, len: usize, pa
 
 /// Text cut to `width` display characters, escaped, as a span.
 pub(crate) fn cell<'a>(text: &str, width: u16, style: Style) -> Span<'a> {
-    Span::styled(sanitize::display(text, usize::from(width)).into_owned(), style)
+    Span::styled(
+        sanitize::display(text, usize::from(width)).into_owned(),
+        style,
+    )
 }
 
 /// Text right-aligned in `width` columns (numbers in tables).
@@ -191,11 +213,21 @@ pub(crate) fn right(text: &str, width: u16) -> String {
 }
 
 /// A table header: labels over their columns, right-aligned over numbers.
-pub(crate) fn header_row<'a>(labels: &[&str], widths: &[u16], numeric: &[bool]) -> ratatui::widgets::Row<'a> {
-    ratatui::widgets::Row::new(labels.iter().zip(widths).zip(numeric).map(|((label, width), numeric)| {
-        let text = if *numeric { right(label, *width) } else { (*label).to_string() };
-        ratatui::widgets::Cell::from(Span::styled(text, theme::HEADER))
-    }))
+pub(crate) fn header_row<'a>(
+    labels: &[&str],
+    widths: &[u16],
+    numeric: &[bool],
+) -> ratatui::widgets::Row<'a> {
+    ratatui::widgets::Row::new(labels.iter().zip(widths).zip(numeric).map(
+        |((label, width), numeric)| {
+            let text = if *numeric {
+                right(label, *width)
+            } else {
+                (*label).to_string()
+            };
+            ratatui::widgets::Cell::from(Span::styled(text, theme::HEADER))
+        },
+    ))
 }
 
 /// A line of `label value` pairs, the label dim and the value plain.
@@ -216,7 +248,14 @@ pub(crate) fn lines(frame: &mut Frame, area: Rect, lines: Vec<Line<'_>>) {
         if y >= area.bottom() {
             break;
         }
-        frame.render_widget(line, Rect { y, height: 1, ..area });
+        frame.render_widget(
+            line,
+            Rect {
+                y,
+                height: 1,
+                ..area
+            },
+        );
     }
 }
 

@@ -28,12 +28,17 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     }
     // Wide terminals put the two histograms side by side, next to the totals.
     let (left, per_connection, idle) = if body.width >= 120 {
-        let [left, middle, right] = Layout::horizontal([Constraint::Ratio(1, 3); 3]).spacing(2).areas(top);
+        let [left, middle, right] = Layout::horizontal([Constraint::Ratio(1, 3); 3])
+            .spacing(2)
+            .areas(top);
         (left, middle, right)
     } else {
         let [left, right] =
-            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).spacing(1).areas(top);
-        let [upper, lower] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(right);
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .spacing(1)
+                .areas(top);
+        let [upper, lower] =
+            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(right);
         (left, upper, lower)
     };
     totals(frame, report, left);
@@ -47,9 +52,16 @@ fn live(frame: &mut Frame, stats: Option<&LiveStats>, area: Rect) {
     let default = LiveStats::default();
     let stats = stats.unwrap_or(&default);
     let rates = &stats.requests_per_sec;
-    let (now, peak) = (rates.last().copied().unwrap_or(0), rates.iter().copied().max().unwrap_or(0));
+    let (now, peak) = (
+        rates.last().copied().unwrap_or(0),
+        rates.iter().copied().max().unwrap_or(0),
+    );
     let note = format!("now {now}/s  peak {peak}/s over {}s", rates.len());
-    let drops_style = if stats.kernel_dropped + stats.queue_dropped > 0 { theme::FINDING } else { theme::VALUE };
+    let drops_style = if stats.kernel_dropped > 0 || stats.queue_dropped > 0 {
+        theme::FINDING
+    } else {
+        theme::VALUE
+    };
     let counters = Line::from(vec![
         Span::styled("interface ", theme::LABEL),
         Span::raw(display(&stats.interface, 20).into_owned()),
@@ -60,14 +72,31 @@ fn live(frame: &mut Frame, stats: Option<&LiveStats>, area: Rect) {
         Span::styled("  by queue ", theme::LABEL),
         Span::styled(stats.queue_dropped.to_string(), drops_style),
     ]);
-    lines(frame, area, vec![section_title("Requests per second", &note, area.width), counters]);
-    let spark_area = Rect { y: area.y + 2, height: area.height.saturating_sub(2), ..area };
+    lines(
+        frame,
+        area,
+        vec![
+            section_title("Requests per second", &note, area.width),
+            counters,
+        ],
+    );
+    let spark_area = Rect {
+        y: area.y + 2,
+        height: area.height.saturating_sub(2),
+        ..area
+    };
     // The newest seconds at the right edge: keep only what fits.
     let skip = rates.len().saturating_sub(usize::from(spark_area.width));
     let shown = (rates.len() - skip) as u16;
-    let spark_area = Rect { x: spark_area.right() - shown, width: shown, ..spark_area };
+    let spark_area = Rect {
+        x: spark_area.right() - shown,
+        width: shown,
+        ..spark_area
+    };
     frame.render_widget(
-        Sparkline::default().data(rates[skip..].iter().copied()).style(theme::SPARKLINE),
+        Sparkline::default()
+            .data(rates[skip..].iter().copied())
+            .style(theme::SPARKLINE),
         spark_area,
     );
 }
@@ -79,7 +108,11 @@ fn totals(frame: &mut Frame, report: &Report, area: Rect) {
         (Some(first), Some(last)) => format::secs(last - first),
         _ => "-".to_string(),
     };
-    let mut packets = format!("{} ({}B) over {span}", src.packets, format::bytes(src.bytes));
+    let mut packets = format!(
+        "{} ({}B) over {span}",
+        src.packets,
+        format::bytes(src.bytes)
+    );
     if let Some(dropped) = src.dropped {
         packets.push_str(&format!(", {dropped} dropped"));
     }
@@ -87,12 +120,25 @@ fn totals(frame: &mut Frame, report: &Report, area: Rect) {
     let mut rows = vec![
         section_title("Totals", "", area.width),
         pairs(&[("packets", packets)]),
-        pairs(&[("connections", format!("{} ({} HTTP)", s.connections, s.http_connections))]),
+        pairs(&[(
+            "connections",
+            format!("{} ({} HTTP)", s.connections, s.http_connections),
+        )]),
         pairs(&[
             ("requests", s.transactions.to_string()),
-            ("reused", format!("{} ({})", s.reused_transactions, format::percent(s.reuse_ratio))),
+            (
+                "reused",
+                format!(
+                    "{} ({})",
+                    s.reused_transactions,
+                    format::percent(s.reuse_ratio)
+                ),
+            ),
         ]),
-        pairs(&[("pipelined", s.pipelined_transactions.to_string()), ("max depth", s.max_depth.to_string())]),
+        pairs(&[
+            ("pipelined", s.pipelined_transactions.to_string()),
+            ("max depth", s.max_depth.to_string()),
+        ]),
         pairs(&[
             ("closed by client", s.close_by.client.to_string()),
             ("server", s.close_by.server.to_string()),
@@ -102,26 +148,45 @@ fn totals(frame: &mut Frame, report: &Report, area: Rect) {
             Span::styled("100-continue ", theme::LABEL),
             Span::raw(format!(
                 "cont {} rej {} body {} wait {}",
-                expect.continued, expect.rejected_before_body, expect.body_without_continue, expect.no_response
+                expect.continued,
+                expect.rejected_before_body,
+                expect.body_without_continue,
+                expect.no_response
             )),
         ]),
         pairs(&[(
             "TCP keep-alive probes",
-            format!("{} ({} answered)", s.tcp_keepalive_probes, s.tcp_keepalive_acked),
+            format!(
+                "{} ({} answered)",
+                s.tcp_keepalive_probes, s.tcp_keepalive_acked
+            ),
         )]),
     ];
-    let problems = src.warnings.len() as u64 + src.malformed_packets + src.snaplen_truncated_packets;
-    if problems > 0 || src.truncated {
-        let mut text = format!(
-            "{} warnings, {} malformed, {} cut by snaplen",
-            src.warnings.len(),
-            src.malformed_packets,
-            src.snaplen_truncated_packets
-        );
-        if src.truncated {
-            text.push_str(", file truncated");
+    if !src.warnings.is_empty()
+        || src.malformed_packets > 0
+        || src.snaplen_truncated_packets > 0
+        || src.truncated
+    {
+        // Only what is not zero, so that it fits the half width of 80 columns.
+        let mut parts = Vec::new();
+        match src.warnings.len() {
+            0 => {}
+            1 => parts.push("1 warning".to_string()),
+            n => parts.push(format!("{n} warnings")),
         }
-        rows.push(Line::from(vec![Span::styled("! ", theme::NOTE), Span::styled(text, theme::NOTE)]));
+        if src.malformed_packets > 0 {
+            parts.push(format!("{} malformed", src.malformed_packets));
+        }
+        if src.snaplen_truncated_packets > 0 {
+            parts.push(format!("{} cut by snaplen", src.snaplen_truncated_packets));
+        }
+        if src.truncated {
+            parts.push("file truncated".to_string());
+        }
+        rows.push(Line::from(vec![
+            Span::styled("! ", theme::NOTE),
+            Span::styled(parts.join(", "), theme::NOTE),
+        ]));
     }
     lines(frame, area, rows);
 }
@@ -130,7 +195,11 @@ fn totals(frame: &mut Frame, report: &Report, area: Rect) {
 fn bar_line<'a>(label: &str, label_width: usize, count: u64, max: u64, width: usize) -> Line<'a> {
     let count_text = count.to_string();
     let bar_room = width.saturating_sub(label_width + count_text.len() + 3);
-    let eighths = if max == 0 { 0 } else { (count as u128 * bar_room as u128 * 8 / max as u128) as usize };
+    let eighths = if max == 0 {
+        0
+    } else {
+        (count as u128 * bar_room as u128 * 8 / max as u128) as usize
+    };
     let mut bar = "█".repeat(eighths / 8);
     const PARTS: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
     bar.push_str(PARTS[eighths % 8]);
@@ -138,7 +207,10 @@ fn bar_line<'a>(label: &str, label_width: usize, count: u64, max: u64, width: us
         bar.push('▏');
     }
     Line::from(vec![
-        Span::styled(format!("{:>label_width$} ", display(label, label_width)), theme::LABEL),
+        Span::styled(
+            format!("{:>label_width$} ", display(label, label_width)),
+            theme::LABEL,
+        ),
         Span::styled(bar, theme::BAR),
         Span::raw(format!(" {count_text}")),
     ])
@@ -151,7 +223,10 @@ pub(crate) fn bucket_requests(pairs: &[(u64, u64)], rows: usize) -> Vec<(String,
         return Vec::new();
     }
     if pairs.len() <= rows {
-        return pairs.iter().map(|(n, count)| (n.to_string(), *count)).collect();
+        return pairs
+            .iter()
+            .map(|(n, count)| (n.to_string(), *count))
+            .collect();
     }
     let mut buckets: Vec<(u64, u64, u64)> = Vec::new(); // (low, high, count)
     for &(n, count) in pairs {
@@ -159,12 +234,14 @@ pub(crate) fn bucket_requests(pairs: &[(u64, u64)], rows: usize) -> Vec<(String,
         let high = if n == 0 { 0 } else { n.next_power_of_two() };
         let low = if high <= 2 { high } else { high / 2 + 1 };
         match buckets.last_mut() {
-            Some(last) if last.1 == high => last.2 += count,
+            Some(last) if last.1 == high => last.2 = last.2.saturating_add(count),
             _ => buckets.push((low, high, count)),
         }
     }
     if buckets.len() > rows {
-        let tail: u64 = buckets[rows - 1..].iter().map(|b| b.2).sum();
+        let tail = buckets[rows - 1..]
+            .iter()
+            .fold(0u64, |sum, b| sum.saturating_add(b.2));
         let low = buckets[rows - 1].0;
         buckets.truncate(rows - 1);
         buckets.push((low, u64::MAX, tail));
@@ -184,15 +261,33 @@ pub(crate) fn bucket_requests(pairs: &[(u64, u64)], rows: usize) -> Vec<(String,
         .collect()
 }
 
-fn histogram(frame: &mut Frame, area: Rect, title: &str, note: &str, bars: &[(String, u64)], empty: &str) {
+fn histogram(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    note: &str,
+    bars: &[(String, u64)],
+    empty: &str,
+) {
     let mut rows = vec![section_title(title, note, area.width)];
     if bars.is_empty() {
         rows.push(Line::styled(empty.to_string(), theme::DIM));
     } else {
-        let label_width = bars.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(1).min(10);
+        let label_width = bars
+            .iter()
+            .map(|(l, _)| l.chars().count())
+            .max()
+            .unwrap_or(1)
+            .min(10);
         let max = bars.iter().map(|(_, c)| *c).max().unwrap_or(0);
         for (label, count) in bars {
-            rows.push(bar_line(label, label_width, *count, max, usize::from(area.width)));
+            rows.push(bar_line(
+                label,
+                label_width,
+                *count,
+                max,
+                usize::from(area.width),
+            ));
         }
     }
     lines(frame, area, rows);
@@ -201,7 +296,14 @@ fn histogram(frame: &mut Frame, area: Rect, title: &str, note: &str, bars: &[(St
 fn requests_per_connection(frame: &mut Frame, report: &Report, area: Rect) {
     let rows = usize::from(area.height.saturating_sub(1));
     let bars = bucket_requests(&report.summary.requests_per_connection, rows);
-    histogram(frame, area, "Requests per connection", "", &bars, "no HTTP connections");
+    histogram(
+        frame,
+        area,
+        "Requests per connection",
+        "",
+        &bars,
+        "no HTTP connections",
+    );
 }
 
 fn idle_gaps(frame: &mut Frame, report: &Report, area: Rect) {
@@ -213,7 +315,14 @@ fn idle_gaps(frame: &mut Frame, report: &Report, area: Rect) {
         bars.retain(|(_, count)| *count > 0);
         bars.truncate(rows);
     }
-    histogram(frame, area, "Idle gap before reuse", "", &bars, "no reused connections");
+    histogram(
+        frame,
+        area,
+        "Idle gap before reuse",
+        "",
+        &bars,
+        "no reused connections",
+    );
 }
 
 /// Findings by kind (most frequent first) with what each means, then the first
@@ -222,12 +331,24 @@ fn findings(frame: &mut Frame, report: &Report, area: Rect) {
     if area.height == 0 {
         return;
     }
-    let total: u64 = report.summary.findings.values().sum();
-    let note = if total > 0 { format!("{total}  (Tab to Findings for all)") } else { String::new() };
+    // Counts come from the analysis; saturate rather than trust them.
+    let total = report
+        .summary
+        .findings
+        .values()
+        .fold(0u64, |sum, n| sum.saturating_add(*n));
+    let note = if total > 0 {
+        format!("{total}  (Tab to Findings for all)")
+    } else {
+        String::new()
+    };
     let mut rows = vec![section_title("Findings", &note, area.width)];
     let width = usize::from(area.width);
     if total == 0 {
-        rows.push(Line::styled("no findings: nothing looked wrong", theme::GOOD));
+        rows.push(Line::styled(
+            "no findings: nothing looked wrong",
+            theme::GOOD,
+        ));
         lines(frame, area, rows);
         return;
     }
@@ -250,7 +371,9 @@ fn findings(frame: &mut Frame, report: &Report, area: Rect) {
             let prefix = format!("#{} ", finding.connection);
             rows.push(Line::from(vec![
                 Span::styled(prefix.clone(), theme::LABEL),
-                Span::raw(display(&finding.message, width.saturating_sub(prefix.len())).into_owned()),
+                Span::raw(
+                    display(&finding.message, width.saturating_sub(prefix.len())).into_owned(),
+                ),
             ]));
         }
     }
@@ -268,7 +391,12 @@ mod tests {
         let buckets = bucket_requests(&pairs, 4);
         assert_eq!(
             buckets,
-            vec![("1".to_string(), 10), ("2".to_string(), 5), ("3-4".to_string(), 3), ("≥5".to_string(), 4)]
+            vec![
+                ("1".to_string(), 10),
+                ("2".to_string(), 5),
+                ("3-4".to_string(), 3),
+                ("≥5".to_string(), 4)
+            ]
         );
         let total: u64 = buckets.iter().map(|b| b.1).sum();
         assert_eq!(total, 22);
@@ -277,7 +405,11 @@ mod tests {
         let with_zero = [(0, 4), (1, 1), (5, 1), (6, 1)];
         assert_eq!(
             bucket_requests(&with_zero, 3),
-            vec![("0".to_string(), 4), ("1".to_string(), 1), ("5-8".to_string(), 2)]
+            vec![
+                ("0".to_string(), 4),
+                ("1".to_string(), 1),
+                ("5-8".to_string(), 2)
+            ]
         );
     }
 }

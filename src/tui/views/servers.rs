@@ -47,8 +47,14 @@ fn row<'a>(server: &ServerFigures, widths: &[u16; 9], wide: bool) -> Row<'a> {
         Cell::from(right(&server.transactions.to_string(), widths[2])),
         Cell::from(right(&format::percent(server.reuse_ratio), widths[3])),
         Cell::from(right(&server.max_depth.to_string(), widths[4])),
-        Cell::from(right(&format::opt_secs(server.observed_idle_close_s), widths[5])),
-        Cell::from(right(&opt_count(server.max_requests_before_close), widths[6])),
+        Cell::from(right(
+            &format::opt_secs(server.observed_idle_close_s),
+            widths[5],
+        )),
+        Cell::from(right(
+            &opt_count(server.max_requests_before_close),
+            widths[6],
+        )),
         Cell::from(advertised),
         Cell::from(verdict),
     ])
@@ -58,7 +64,11 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let list = layout::list(body, layout::SERVERS_PANE);
     let report = app.report();
     let (shown, total) = (app.server_rows.len(), report.servers.len());
-    let mut note = if shown == total { format!("{total}") } else { format!("{shown} of {total}") };
+    let mut note = if shown == total {
+        format!("{total}")
+    } else {
+        format!("{shown} of {total}")
+    };
     if !app.filter.is_empty() {
         note.push_str(&format!("  filter: {}", display(&app.filter, 30)));
     }
@@ -68,19 +78,45 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let widths = column_widths(list.rows.width);
     let wide = list.rows.width >= 120;
     let headers: [&str; 9] = if wide {
-        ["server", "conns", "txs", "reuse", "depth", "idle close", "max req", "advertised keep-alive", "verdict"]
+        [
+            "server",
+            "conns",
+            "txs",
+            "reuse",
+            "depth",
+            "idle close",
+            "max req",
+            "advertised keep-alive",
+            "verdict",
+        ]
     } else {
-        ["server", "conns", "txs", "reuse", "depth", "idle cl", "maxrq", "advertised", "!"]
+        [
+            "server",
+            "conns",
+            "txs",
+            "reuse",
+            "depth",
+            "idle cl",
+            "maxrq",
+            "advertised",
+            "!",
+        ]
     };
     let constraints: Vec<Constraint> = widths.iter().map(|w| Constraint::Length(*w)).collect();
     let numeric = [false, true, true, true, true, true, true, false, false];
     let header = header_row(&headers, &widths, &numeric);
     frame.render_widget(
-        Table::new(Vec::<Row>::new(), constraints.clone()).header(header).column_spacing(SPACING),
+        Table::new(Vec::<Row>::new(), constraints.clone())
+            .header(header)
+            .column_spacing(SPACING),
         list.header,
     );
     if shown == 0 {
-        let message = if total == 0 { "no HTTP servers seen" } else { "no server matches the filter (Esc clears it)" };
+        let message = if total == 0 {
+            "no HTTP servers seen"
+        } else {
+            "no server matches the filter (Esc clears it)"
+        };
         frame.render_widget(Paragraph::new(Line::styled(message, theme::DIM)), list.rows);
         return;
     }
@@ -99,7 +135,10 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
             }
         })
         .collect();
-    frame.render_widget(Table::new(rows, constraints).column_spacing(SPACING), list.rows);
+    frame.render_widget(
+        Table::new(rows, constraints).column_spacing(SPACING),
+        list.rows,
+    );
     scrollbar(frame.buffer_mut(), list.scrollbar, shown, start);
 
     if let Some(&index) = app.server_rows.get(cursor.selected) {
@@ -115,23 +154,33 @@ fn pane(frame: &mut Frame, server: &ServerFigures, area: Rect) {
     let width = usize::from(area.width);
     let mut text = vec![Line::from(vec![
         Span::styled("─ ", theme::BORDER),
-        Span::styled(display(&server.server, width.saturating_sub(4)).into_owned(), theme::TITLE),
+        Span::styled(
+            display(&server.server, width.saturating_sub(4)).into_owned(),
+            theme::TITLE,
+        ),
     ])];
     text.push(Line::from(vec![
         Span::styled("advertises ", theme::LABEL),
         match &server.advertised_keep_alive {
-            Some(value) => Span::raw(format!("Keep-Alive: {}", display(value, width.saturating_sub(24)))),
+            Some(value) => Span::raw(format!(
+                "Keep-Alive: {}",
+                display(value, width.saturating_sub(24))
+            )),
             None => Span::styled("no Keep-Alive header", theme::DIM),
         },
     ]));
     text.push(pairs(&[
         (
             "closes idle connections after",
-            server.observed_idle_close_s.map_or_else(|| "- (not seen)".to_string(), format::secs),
+            server
+                .observed_idle_close_s
+                .map_or_else(|| "- (not seen)".to_string(), format::secs),
         ),
         (
             "max requests per connection",
-            server.max_requests_before_close.map_or_else(|| "- (not seen)".to_string(), |v| v.to_string()),
+            server
+                .max_requests_before_close
+                .map_or_else(|| "- (not seen)".to_string(), |v| v.to_string()),
         ),
     ]));
     text.push(pairs(&[

@@ -23,11 +23,19 @@ pub enum Mark {
     Empty,
     Idle,
     /// Part of a request; `tx` is the transaction's position on the connection.
-    Request { tx: usize },
-    Response { tx: usize },
+    Request {
+        tx: usize,
+    },
+    Response {
+        tx: usize,
+    },
     /// An interim (1xx) response, usually `100 Continue`.
-    Interim { tx: usize },
-    Probe { acked: bool },
+    Interim {
+        tx: usize,
+    },
+    Probe {
+        acked: bool,
+    },
     Fin,
     Rst,
 }
@@ -103,8 +111,14 @@ impl Axis {
 fn instants(conn: &ConnectionRecord) -> impl Iterator<Item = f64> + '_ {
     let ends = [Some(conn.first_ts), Some(conn.last_ts), conn.close.ts];
     let messages = conn.transactions.iter().flat_map(|tx| {
-        let request = tx.request.as_ref().map_or([None, None], |r| [Some(r.ts), r.end_ts]);
-        let response = tx.response.as_ref().map_or([None, None], |r| [Some(r.ts), r.end_ts]);
+        let request = tx
+            .request
+            .as_ref()
+            .map_or([None, None], |r| [Some(r.ts), r.end_ts]);
+        let response = tx
+            .response
+            .as_ref()
+            .map_or([None, None], |r| [Some(r.ts), r.end_ts]);
         request
             .into_iter()
             .chain(response)
@@ -130,9 +144,18 @@ pub fn build(conn: &ConnectionRecord, width: usize) -> Timeline {
         (start, end) = (0.0, 0.0);
     }
     if width == 0 {
-        return Timeline { client, server, start, end };
+        return Timeline {
+            client,
+            server,
+            start,
+            end,
+        };
     }
-    let axis = Axis { start, span: end - start, last_cell: width - 1 };
+    let axis = Axis {
+        start,
+        span: end - start,
+        last_cell: width - 1,
+    };
     let span_cells = |from: f64, to: f64| {
         let (a, b) = (axis.cell(from), axis.cell(to));
         a.min(b)..=a.max(b)
@@ -187,18 +210,31 @@ pub fn build(conn: &ConnectionRecord, width: usize) -> Timeline {
 
     // 3. Instants that must stay visible however busy the lane: probes, then the close.
     for probe in &conn.keepalive_probe_ts {
-        let lane = if probe.by == "server" { &mut server } else { &mut client };
+        let lane = if probe.by == "server" {
+            &mut server
+        } else {
+            &mut client
+        };
         lane[axis.cell(probe.ts)] = Mark::Probe { acked: probe.acked };
     }
     if let Some(close_ts) = conn.close.ts {
-        let mark = if conn.close.how == "rst" { Mark::Rst } else { Mark::Fin };
+        let mark = if conn.close.how == "rst" {
+            Mark::Rst
+        } else {
+            Mark::Fin
+        };
         match conn.close.by.as_str() {
             "client" => client[axis.cell(close_ts)] = mark,
             "server" => server[axis.cell(close_ts)] = mark,
             _ => {}
         }
     }
-    Timeline { client, server, start, end }
+    Timeline {
+        client,
+        server,
+        start,
+        end,
+    }
 }
 
 const LANE_LABEL: usize = 4;
@@ -212,7 +248,11 @@ pub fn draw(frame: &mut Frame, area: Rect, conn: &ConnectionRecord, selected_tx:
     let width = usize::from(area.width).saturating_sub(LANE_LABEL + 1);
     let timeline = build(conn, width);
     let duration = timeline.end - timeline.start;
-    let note = format!("{} from {}", format::secs(duration), format::clock(timeline.start));
+    let note = format!(
+        "{} from {}",
+        format::secs(duration),
+        format::clock(timeline.start)
+    );
     let mut lines = vec![section_title("Timeline", &note, area.width)];
 
     let lane = |label: &str, marks: &[Mark]| {
@@ -223,7 +263,10 @@ pub fn draw(frame: &mut Frame, area: Rect, conn: &ConnectionRecord, selected_tx:
         for mark in marks {
             let style = mark.style(selected_tx);
             if run_style.is_some_and(|s| s != style) {
-                spans.push(Span::styled(std::mem::take(&mut run), run_style.unwrap_or_default()));
+                spans.push(Span::styled(
+                    std::mem::take(&mut run),
+                    run_style.unwrap_or_default(),
+                ));
             }
             run_style = Some(style);
             run.push(mark.symbol());
@@ -275,7 +318,7 @@ fn legend<'a>() -> Line<'a> {
         item("▶", theme::REQUEST, " request  "),
         item("◀", theme::RESPONSE, " response  "),
         item("·", theme::IDLE, " idle  "),
-        item("1", theme::INTERIM, " 100  "),
+        item("1", theme::INTERIM, " 1xx  "),
         item("k", theme::PROBE, " probe  "),
         item("F", theme::CLOSE_FIN, " FIN  "),
         item("R", theme::CLOSE_RST, " RST"),
@@ -331,7 +374,12 @@ mod tests {
         }
     }
 
-    fn conn(transactions: Vec<Transaction>, close: Close, probes: Vec<ProbeMark>, last_ts: f64) -> ConnectionRecord {
+    fn conn(
+        transactions: Vec<Transaction>,
+        close: Close,
+        probes: Vec<ProbeMark>,
+        last_ts: f64,
+    ) -> ConnectionRecord {
         ConnectionRecord {
             id: 1,
             client: "10.0.0.1:5000".into(),
@@ -357,8 +405,17 @@ mod tests {
     fn keep_alive_connection_closed_by_idle_server() {
         // Two requests at 0 and 5 s, server closes after 5 s idle: 10 s on 11 cells.
         let c = conn(
-            vec![tx(1, (0.0, 0.0), (1.0, 1.0), None), tx(2, (5.0, 5.0), (6.0, 6.0), Some(4.0))],
-            Close { by: "server".into(), how: "fin".into(), ts: Some(10.0), idle_s: Some(4.0), announced: false },
+            vec![
+                tx(1, (0.0, 0.0), (1.0, 1.0), None),
+                tx(2, (5.0, 5.0), (6.0, 6.0), Some(4.0)),
+            ],
+            Close {
+                by: "server".into(),
+                how: "fin".into(),
+                ts: Some(10.0),
+                idle_s: Some(4.0),
+                announced: false,
+            },
             vec![],
             10.0,
         );
@@ -373,10 +430,24 @@ mod tests {
     fn probes_and_rst_land_on_the_sender_lane() {
         let c = conn(
             vec![tx(1, (0.0, 0.0), (0.0, 0.0), None)],
-            Close { by: "client".into(), how: "rst".into(), ts: Some(4.0), idle_s: Some(4.0), announced: false },
+            Close {
+                by: "client".into(),
+                how: "rst".into(),
+                ts: Some(4.0),
+                idle_s: Some(4.0),
+                announced: false,
+            },
             vec![
-                ProbeMark { by: "client".into(), ts: 2.0, acked: true },
-                ProbeMark { by: "server".into(), ts: 3.0, acked: false },
+                ProbeMark {
+                    by: "client".into(),
+                    ts: 2.0,
+                    acked: true,
+                },
+                ProbeMark {
+                    by: "server".into(),
+                    ts: 3.0,
+                    acked: false,
+                },
             ],
             4.0,
         );
@@ -388,15 +459,30 @@ mod tests {
 
     #[test]
     fn degenerate_inputs_do_not_panic() {
-        let open = Close { by: "none".into(), how: "none".into(), ts: None, idle_s: None, announced: false };
+        let open = Close {
+            by: "none".into(),
+            how: "none".into(),
+            ts: None,
+            idle_s: None,
+            announced: false,
+        };
         let empty = conn(vec![], open.clone(), vec![], 0.0);
         assert_eq!(text(&build(&empty, 3).client), "   ");
         assert!(build(&empty, 0).client.is_empty());
         // Timestamps going backwards, NaN and infinities.
         let weird = conn(
-            vec![tx(1, (f64::NAN, -5.0), (f64::INFINITY, 3.0), Some(f64::NAN))],
+            vec![tx(
+                1,
+                (f64::NAN, -5.0),
+                (f64::INFINITY, 3.0),
+                Some(f64::NAN),
+            )],
             open,
-            vec![ProbeMark { by: "client".into(), ts: f64::NEG_INFINITY, acked: true }],
+            vec![ProbeMark {
+                by: "client".into(),
+                ts: f64::NEG_INFINITY,
+                acked: true,
+            }],
             1.0,
         );
         let t = build(&weird, 8);
