@@ -83,6 +83,9 @@ pub(crate) struct ConnState {
     pub last_http_byte: Option<Timestamp>,
     pub last_data: Option<Timestamp>,
     pub first_close: Option<(Dir, CloseHow, Timestamp)>,
+    /// The last HTTP (or other payload) byte before the first close, for the
+    /// close's idle time (bytes sent after a close must not shorten it).
+    pub last_byte_before_close: Option<Timestamp>,
     pub fin_ts: [Option<Timestamp>; 2],
     pub rst_ts: [Option<Timestamp>; 2],
     /// When a `Connection: close` was first sent (either side).
@@ -127,6 +130,7 @@ impl ConnState {
             last_http_byte: None,
             last_data: None,
             first_close: None,
+            last_byte_before_close: None,
             fin_ts: [None; 2],
             rst_ts: [None; 2],
             close_announced: None,
@@ -178,6 +182,7 @@ impl ConnState {
         }
         if self.first_close.is_none() {
             self.first_close = Some((dir, how, ts));
+            self.last_byte_before_close = self.last_http_byte.or(self.last_data);
         }
     }
 
@@ -457,7 +462,7 @@ impl ConnState {
         let close = match self.first_close {
             None => Close { by: "none".into(), how: "none".into(), ts: None, idle_s: None, announced: false },
             Some((dir, how, ts)) => {
-                let last = self.last_http_byte.or(self.last_data);
+                let last = self.last_byte_before_close;
                 Close {
                     by: if dir == Dir::ClientToServer { "client" } else { "server" }.into(),
                     how: if how == CloseHow::Fin { "fin" } else { "rst" }.into(),

@@ -165,7 +165,11 @@ impl ReportBuilder {
                     acc.max_requests_before_close = Some(acc.max_requests_before_close.unwrap_or(0).max(answered));
                 }
             }
-            acc.stale_reuse += findings.iter().filter(|f| f.kind == kind::STALE_REUSE).count() as u64;
+            // A request after an announced close is the client's bug, not the
+            // idle-timeout race.
+            if !findings.iter().any(|f| f.kind == kind::REQUEST_AFTER_CLOSE) {
+                acc.stale_reuse += findings.iter().filter(|f| f.kind == kind::STALE_REUSE).count() as u64;
+            }
         }
 
         for f in findings {
