@@ -249,6 +249,7 @@ impl Conn {
                     bytes = &bytes[n..];
                 }
                 State::Head => {
+                    f.last_ts = ts;
                     let (n, step) = f.step_head(bytes, max_head);
                     match step {
                         HeadStep::Partial => {}
@@ -564,9 +565,18 @@ impl Conn {
     }
 
     /// No more bytes will come in direction `d`. A close-delimited body is complete
-    /// at the sender's FIN; any other open message was cut off. A partial head never
-    /// produced an event, so it is dropped silently.
+    /// at the sender's FIN; any other open message was cut off. A partial head is
+    /// reported if its start line was whole, otherwise dropped silently.
     fn close_direction(&mut self, d: usize, by_fin: bool, out: &mut Vec<HttpEvent>) {
+        if self.framers[d].has_start_line() {
+            // The stream ended inside a head whose start line was whole (servers do
+            // close right after the fields, without the empty line): report what was
+            // sent, and end that message as cut off.
+            let f = &mut self.framers[d];
+            f.cut_head = true;
+            let ts = f.last_ts;
+            self.on_head(d, HeadSource::Buf, ts, out);
+        }
         let f = &mut self.framers[d];
         if f.expect_rejected && !f.body_started && !f.buf.is_empty() {
             f.expect_rejected = false;
@@ -584,6 +594,7 @@ impl Conn {
         if f.state != State::Tunnel {
             f.stop();
         }
+        f.cut_head = false;
     }
 }
 

@@ -932,3 +932,35 @@ fn corpus_forty_pipelined_requests_pair_in_order() {
         events.iter().filter(|e| matches!(e, HttpEvent::Error { .. } | HttpEvent::MessageEnd { complete: false, .. })).collect();
     assert!(bad.is_empty(), "{bad:?}");
 }
+
+#[test]
+fn head_cut_off_by_the_close_is_reported() {
+    let mut conn = Http1Conn::new(HttpConfig::default(), true);
+    let mut out = Vec::new();
+    conn.on_data(C, ts(1), b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", &mut out);
+    // suricata/http-close-headers: the server closes right after its fields.
+    conn.on_data(S, ts(2), b"HTTP/1.0 200 OK\nServer:ng1nx\r\n", &mut out);
+    conn.on_fin(S, ts(3), &mut out);
+    assert_eq!(summary(&out)[3..], ["res0 200", "end S 0 close-delimited cut"]);
+    assert!(matches!(&out[3], HttpEvent::ResponseHead { ts_head, .. } if *ts_head == ts(2)));
+    // A start line that never ended is dropped.
+    let out = sum(&[(C, b"GET / HTTP/1.1\r\n\r\n"), (S, b"HTTP/1.1 20")]);
+    assert_eq!(out.len(), 3);
+}
+
+#[test]
+fn corpus_response_closed_without_empty_line() {
+    let out = summary(&corpus_events(&corpus("suricata/http-close-headers/input.pcap")));
+    assert_eq!(out, ["proto http1", "req0 GET /", "end C 0 none", "res0 200", "end S 0 close-delimited cut"]);
+}
+
+#[test]
+fn corpus_websocket_upgrade_and_request_smuggling_attempt() {
+    let out = summary(&corpus_events(&corpus("zeek/http.101-switching-protocols/websocket.pcap")));
+    assert_eq!(out, ["proto http1", "req0 GET /echo?.kl=Y", "end C 0 none", "res0 101", "end S 0 tunnel", "proto tunnel"]);
+    // A Content-Length inside the first request's body must not become a request.
+    let out = summary(&corpus_events(&corpus("zeek/http.content-length-in-request-body/content-length-in-request-body.pcap")));
+    let requests: Vec<&String> = out.iter().filter(|l| l.starts_with("req")).collect();
+    assert_eq!(requests, ["req0 POST /first", "req1 POST /smuggle-this"]);
+    assert!(out.contains(&"end C 95 content-length".to_string()), "{out:?}");
+}
