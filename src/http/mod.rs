@@ -232,15 +232,23 @@ pub enum Role {
 }
 
 /// Looks at the first bytes a side sent: a request line, a status line, or neither.
-/// A line cut short counts once it is unambiguous: `METHOD SP` for a request,
-/// `HTTP/` for a status line.
+/// A line cut short counts once it is unambiguous: an upper-case `METHOD SP` for a
+/// request, `HTTP/` for a status line.
 pub fn sniff_role(bytes: &[u8]) -> Role {
     use parse::{check_request_line, check_status_line, LineVerdict};
     let start = bytes.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
     let first = &bytes[start..];
     match check_request_line(first) {
         LineVerdict::Match { .. } => return Role::Request,
-        LineVerdict::NeedMore if first.contains(&b' ') => return Role::Request,
+        // An unfinished line: only trust a conventional (upper-case) method, so that
+        // e.g. an SMTP "220 ..." greeting is not taken for a request.
+        LineVerdict::NeedMore
+            if first.iter().position(|&b| b == b' ').is_some_and(|sp| {
+                first[..sp].iter().all(|&b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+            }) =>
+        {
+            return Role::Request
+        }
         _ => {}
     }
     match check_status_line(first) {

@@ -552,6 +552,8 @@ fn sniff_role_cases() {
     assert_eq!(sniff_role(b"\x16\x03\x01"), Role::Unknown);
     assert_eq!(sniff_role(b"SSH-2.0-x\r\n"), Role::Unknown);
     assert_eq!(sniff_role(b""), Role::Unknown);
+    assert_eq!(sniff_role(b"220 mail.example.com ES"), Role::Unknown);
+    assert_eq!(sniff_role(b"M-SEARCH * HT"), Role::Request);
 }
 
 #[test]
