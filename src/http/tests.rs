@@ -966,3 +966,13 @@ fn corpus_websocket_upgrade_and_request_smuggling_attempt() {
     assert_eq!(requests, ["req0 POST /first", "req1 POST /smuggle-this"]);
     assert!(out.contains(&"end C 95 content-length".to_string()), "{out:?}");
 }
+
+#[test]
+fn gap_before_anything_was_decided_resyncs() {
+    let mut conn = Http1Conn::new(HttpConfig::default(), true);
+    let mut out = Vec::new();
+    conn.on_missing(C, ts(1), 40, &mut out);
+    conn.on_data(C, ts(2), b"der: x\r\n\r\nGET /after-gap HTTP/1.1\r\n\r\n", &mut out);
+    conn.on_data(S, ts(3), b"HTTP/1.1 204 No Content\r\n\r\n", &mut out);
+    assert_eq!(summary(&out), ["err C Desync", "proto http1", "req0 GET /after-gap", "end C 0 none", "res0 204", "end S 0 none"]);
+}
