@@ -49,6 +49,13 @@
 //!   oldest waiting request is 0.9 and the server's bytes do not start with `H`, a
 //!   response head with status 0, version 0.9 and no fields stands for the bare
 //!   close-delimited answer.
+//! - **Leniency** (captured traffic is not always conformant): bare LF line endings,
+//!   empty lines between messages, obs-fold, spaces inside a request-target (the
+//!   version is the line's last word), empty Transfer-Encoding list elements. Header
+//!   lines without a colon or with whitespace before it are `MalformedHead`.
+//! - **End of stream inside a head**: if the start line was whole, the head is
+//!   parsed as it stands and its message ends `complete: false`; a partial start line
+//!   is dropped.
 //! - **Detection**: on the connection's first line (bounded at 8 KiB): a TLS record
 //!   header, the HTTP/2 preface or anything that cannot become a request or status
 //!   line stops parsing of both directions (`ProtocolDetected{Tls|Http2|Other}`).
