@@ -29,6 +29,8 @@ pub(crate) struct Conn {
     pending: VecDeque<Pending>,
     next_index: u64,
     protocol: Protocol,
+    /// A response head (of any kind) has been seen on this connection.
+    response_seen: bool,
 }
 
 /// The header fields keepscope keeps, filled while the head is parsed.
@@ -150,6 +152,7 @@ impl Conn {
             pending: VecDeque::new(),
             next_index: 0,
             protocol: Protocol::Unknown,
+            response_seen: false,
         }
     }
 
@@ -241,11 +244,11 @@ impl Conn {
                     }
                 }
                 State::Start => {
-                    if d == SERVER && bytes[0] != b'H' && self.pending.front().is_some_and(|p| p.version == Version::Http09) {
+                    if d == SERVER && self.bare_response_starts(bytes[0]) {
                         self.http09_response(ts, out);
                         continue;
                     }
-                    let n = f.step_start(bytes, ts);
+                    let n = self.framers[d].step_start(bytes, ts);
                     bytes = &bytes[n..];
                 }
                 State::Head => {
@@ -391,6 +394,7 @@ impl Conn {
         if self.protocol == Protocol::Unknown {
             self.set_protocol(Protocol::Http1, ts, out);
         }
+        self.response_seen = true;
         let status = head.status;
         let ts_first = self.framers[SERVER].ts_first;
         if (100..200).contains(&status) && status != 101 {
@@ -466,9 +470,24 @@ impl Conn {
         self.set_protocol(Protocol::Tunnel, ts, out);
     }
 
+    /// Whether server bytes starting with `first` are an HTTP/0.9-style answer (no
+    /// status line): to a 0.9 request, or as the first answer on the connection from
+    /// a server that only speaks 0.9 (curl's `--http0.9` case). Later in a connection,
+    /// a message not starting with `H`/`h` is treated as a malformed head instead.
+    fn bare_response_starts(&self, first: u8) -> bool {
+        if first == b'H' || first == b'h' {
+            return false;
+        }
+        match self.pending.front() {
+            Some(p) => p.version == Version::Http09 || !self.response_seen,
+            None => false,
+        }
+    }
+
     /// An HTTP/0.9 request is answered by bare bytes until the close: there is no
     /// status line, so a head with status 0 and version 0.9 stands for it.
     fn http09_response(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
+        self.response_seen = true;
         let request = self.pending.pop_front();
         out.push(HttpEvent::ResponseHead {
             answers: request.map(|r| r.index),

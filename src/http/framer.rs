@@ -571,6 +571,11 @@ pub(crate) fn detect(first: &[u8]) -> Option<super::Protocol> {
     }
     match (check_request_line(b), check_status_line(b)) {
         (LineVerdict::Match { .. }, _) | (_, LineVerdict::Match { .. }) => Some(Protocol::Http1),
+        // A whole first line that is not a start line but names the protocol (as
+        // Wireshark's heuristic does) is broken HTTP, not another protocol.
+        (LineVerdict::No, LineVerdict::No) if memchr(b'\n', b).is_some() && memchr::memmem::find(b, b"HTTP/1.").is_some() => {
+            Some(Protocol::Http1)
+        }
         (LineVerdict::No, LineVerdict::No) => Some(Protocol::Other),
         _ => None,
     }

@@ -45,11 +45,12 @@
 //!   `BadContentLength` (also used for a request whose Transfer-Encoding does not end
 //!   in chunked, RFC 9112 §6.3 rule 4) ends the message `complete: false` and stops
 //!   parsing that direction.
-//! - **HTTP/0.9**: `GET /path` without a version is a complete request; when the
-//!   oldest waiting request is 0.9 and the server's bytes do not start with `H`, a
-//!   response head with status 0, version 0.9 and no fields stands for the bare
-//!   close-delimited answer.
+//! - **HTTP/0.9**: `GET /path` without a version is a complete request. When the
+//!   server's bytes do not start with `H` (or `h`) and the oldest waiting request is
+//!   0.9, or no response has been seen yet on the connection, a response head with
+//!   status 0, version 0.9 and no fields stands for the bare close-delimited answer.
 //! - **Leniency** (captured traffic is not always conformant): bare LF line endings,
+//!   the `HTTP` name in any case,
 //!   empty lines between messages, obs-fold, spaces inside a request-target (the
 //!   version is the line's last word), empty Transfer-Encoding list elements. Header
 //!   lines without a colon or with whitespace before it are `MalformedHead`.

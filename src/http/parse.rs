@@ -9,7 +9,7 @@
 
 use memchr::memchr_iter;
 use nom::branch::alt;
-use nom::bytes::{tag, take_while, take_while1, take_while_m_n};
+use nom::bytes::{tag, tag_no_case, take_while, take_while1, take_while_m_n};
 use nom::combinator::{map, opt};
 use nom::sequence::preceded;
 use nom::{IResult, Parser};
@@ -64,15 +64,17 @@ fn version_of(major: u8, minor: u8) -> Version {
     }
 }
 
-/// `HTTP/x.y`, followed by more input (streaming).
+/// `HTTP/x.y`, followed by more input (streaming). The name is matched without
+/// regard to case: RFC 9112 makes it case-sensitive, but servers answering
+/// `http/1.1 200 OK` exist and their messages are still worth framing.
 pub(crate) fn version(i: &[u8]) -> IResult<&[u8], Version> {
-    map((tag("HTTP/"), digit, tag("."), digit), |(_, major, _, minor)| version_of(major, minor)).parse(i)
+    map((tag_no_case("HTTP/"), digit, tag("."), digit), |(_, major, _, minor)| version_of(major, minor)).parse(i)
 }
 
 /// A whole word that is exactly `HTTP/x.y` (the last word of a request line).
 fn version_word(w: &[u8]) -> Option<Version> {
     match w {
-        [b'H', b'T', b'T', b'P', b'/', major @ b'0'..=b'9', b'.', minor @ b'0'..=b'9'] => {
+        [name @ .., b'/', major @ b'0'..=b'9', b'.', minor @ b'0'..=b'9'] if name.eq_ignore_ascii_case(b"HTTP") => {
             Some(version_of(major - b'0', minor - b'0'))
         }
         _ => None,
@@ -325,6 +327,9 @@ mod tests {
         let (_, s) = status_line(b"HTTP/1.1 500 \n").unwrap();
         assert_eq!(s.reason, b"");
         assert!(status_line(b"HTTP/1.1 20 OK\r\n").is_err());
+        let (_, s) = status_line(b"http/1.1 200 OK\r\n").unwrap();
+        assert_eq!((s.status, s.version), (200, Version::Http11));
+        assert_eq!(request_line(b"GET / http/1.0\n").unwrap().1.version, Version::Http10);
         assert!(status_line(b"HTTP/1.1 2000 OK\r\n").is_err());
     }
 
