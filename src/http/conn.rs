@@ -47,7 +47,18 @@ const FIELD_NAMES: [&[u8]; 7] =
 
 impl HeaderSink for Fields {
     fn header(&mut self, name: &[u8], value: &[u8]) {
-        self.last = FIELD_NAMES.iter().position(|n| n.eq_ignore_ascii_case(name));
+        // Most fields of a head are none of ours: the length rules them out cheaply.
+        let candidate = match name.len() {
+            4 => 3,
+            6 => 2,
+            7 => 4,
+            10 if name[0].eq_ignore_ascii_case(&b'c') => 0,
+            10 => 1,
+            14 => 5,
+            17 => 6,
+            _ => usize::MAX,
+        };
+        self.last = FIELD_NAMES.get(candidate).filter(|n| n.eq_ignore_ascii_case(name)).map(|_| candidate);
         if let Some(slot) = self.last {
             let value = String::from_utf8_lossy(value);
             match &mut self.values[slot] {

@@ -16,14 +16,23 @@ use nom::{IResult, Parser};
 
 use super::{FramingError, Version};
 
-/// RFC 9110 §5.6.2 `tchar`: the characters of a method or field name.
+/// RFC 9110 §5.6.2 `tchar`: the characters of a method or field name. A table, as
+/// every byte of every field name goes through it.
 pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-        )
+    TCHAR[usize::from(b)]
 }
+
+static TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
+        b += 1;
+    }
+    table
+};
 
 /// Reason-phrase bytes: anything up to the end of the line (HTAB, SP, VCHAR, obs-text;
 /// stray control bytes are tolerated because the phrase carries no meaning).
