@@ -29,6 +29,8 @@ pub(crate) struct Conn {
     pending: VecDeque<Pending>,
     next_index: u64,
     protocol: Protocol,
+    /// A response head (of any kind) has been seen on this connection.
+    response_seen: bool,
 }
 
 /// The header fields keepscope keeps, filled while the head is parsed.
@@ -45,7 +47,18 @@ const FIELD_NAMES: [&[u8]; 7] =
 
 impl HeaderSink for Fields {
     fn header(&mut self, name: &[u8], value: &[u8]) {
-        self.last = FIELD_NAMES.iter().position(|n| n.eq_ignore_ascii_case(name));
+        // Most fields of a head are none of ours: the length rules them out cheaply.
+        let candidate = match name.len() {
+            4 => 3,
+            6 => 2,
+            7 => 4,
+            10 if name[0].eq_ignore_ascii_case(&b'c') => 0,
+            10 => 1,
+            14 => 5,
+            17 => 6,
+            _ => usize::MAX,
+        };
+        self.last = FIELD_NAMES.get(candidate).filter(|n| n.eq_ignore_ascii_case(name)).map(|_| candidate);
         if let Some(slot) = self.last {
             let value = String::from_utf8_lossy(value);
             match &mut self.values[slot] {
@@ -150,6 +163,7 @@ impl Conn {
             pending: VecDeque::new(),
             next_index: 0,
             protocol: Protocol::Unknown,
+            response_seen: false,
         }
     }
 
@@ -241,14 +255,15 @@ impl Conn {
                     }
                 }
                 State::Start => {
-                    if d == SERVER && bytes[0] != b'H' && self.pending.front().is_some_and(|p| p.version == Version::Http09) {
+                    if d == SERVER && self.bare_response_starts(bytes[0]) {
                         self.http09_response(ts, out);
                         continue;
                     }
-                    let n = f.step_start(bytes, ts);
+                    let n = self.framers[d].step_start(bytes, ts);
                     bytes = &bytes[n..];
                 }
                 State::Head => {
+                    f.last_ts = ts;
                     let (n, step) = f.step_head(bytes, max_head);
                     match step {
                         HeadStep::Partial => {}
@@ -390,6 +405,7 @@ impl Conn {
         if self.protocol == Protocol::Unknown {
             self.set_protocol(Protocol::Http1, ts, out);
         }
+        self.response_seen = true;
         let status = head.status;
         let ts_first = self.framers[SERVER].ts_first;
         if (100..200).contains(&status) && status != 101 {
@@ -465,9 +481,24 @@ impl Conn {
         self.set_protocol(Protocol::Tunnel, ts, out);
     }
 
+    /// Whether server bytes starting with `first` are an HTTP/0.9-style answer (no
+    /// status line): to a 0.9 request, or as the first answer on the connection from
+    /// a server that only speaks 0.9 (curl's `--http0.9` case). Later in a connection,
+    /// a message not starting with `H`/`h` is treated as a malformed head instead.
+    fn bare_response_starts(&self, first: u8) -> bool {
+        if first == b'H' || first == b'h' {
+            return false;
+        }
+        match self.pending.front() {
+            Some(p) => p.version == Version::Http09 || !self.response_seen,
+            None => false,
+        }
+    }
+
     /// An HTTP/0.9 request is answered by bare bytes until the close: there is no
     /// status line, so a head with status 0 and version 0.9 stands for it.
     fn http09_response(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
+        self.response_seen = true;
         let request = self.pending.pop_front();
         out.push(HttpEvent::ResponseHead {
             answers: request.map(|r| r.index),
@@ -564,9 +595,18 @@ impl Conn {
     }
 
     /// No more bytes will come in direction `d`. A close-delimited body is complete
-    /// at the sender's FIN; any other open message was cut off. A partial head never
-    /// produced an event, so it is dropped silently.
+    /// at the sender's FIN; any other open message was cut off. A partial head is
+    /// reported if its start line was whole, otherwise dropped silently.
     fn close_direction(&mut self, d: usize, by_fin: bool, out: &mut Vec<HttpEvent>) {
+        if self.framers[d].has_start_line() {
+            // The stream ended inside a head whose start line was whole (servers do
+            // close right after the fields, without the empty line): report what was
+            // sent, and end that message as cut off.
+            let f = &mut self.framers[d];
+            f.cut_head = true;
+            let ts = f.last_ts;
+            self.on_head(d, HeadSource::Buf, ts, out);
+        }
         let f = &mut self.framers[d];
         if f.expect_rejected && !f.body_started && !f.buf.is_empty() {
             f.expect_rejected = false;
@@ -584,6 +624,7 @@ impl Conn {
         if f.state != State::Tunnel {
             f.stop();
         }
+        f.cut_head = false;
     }
 }
 

@@ -210,6 +210,9 @@ pub(crate) struct Framer {
     pub seen_data: bool,
     /// Length of the held candidate line when it was last checked.
     checked_len: usize,
+    /// The current head was cut off by the end of the stream: its message cannot be
+    /// complete whatever its framing says.
+    pub cut_head: bool,
 }
 
 impl Framer {
@@ -232,6 +235,7 @@ impl Framer {
             held_ts: Timestamp::ZERO,
             seen_data: false,
             checked_len: 0,
+            cut_head: false,
         }
     }
 
@@ -269,13 +273,18 @@ impl Framer {
             ts: self.last_ts,
             body_bytes: self.body_bytes,
             framing: self.framing,
-            complete,
+            complete: complete && !self.cut_head,
         });
         self.body_bytes = 0;
         self.body_started = false;
         self.expect_waiting = false;
         self.expect_rejected = false;
         self.msg_index = None;
+    }
+
+    /// Inside a head whose start line was valid (its fields may be incomplete).
+    pub(crate) fn has_start_line(&self) -> bool {
+        self.state == State::Head && self.first_line_done && !self.buf.is_empty()
     }
 
     /// Head done: prepares for the next head (the buffer keeps its capacity).
@@ -562,6 +571,11 @@ pub(crate) fn detect(first: &[u8]) -> Option<super::Protocol> {
     }
     match (check_request_line(b), check_status_line(b)) {
         (LineVerdict::Match { .. }, _) | (_, LineVerdict::Match { .. }) => Some(Protocol::Http1),
+        // A whole first line that is not a start line but names the protocol (as
+        // Wireshark's heuristic does) is broken HTTP, not another protocol.
+        (LineVerdict::No, LineVerdict::No) if memchr(b'\n', b).is_some() && memchr::memmem::find(b, b"HTTP/1.").is_some() => {
+            Some(Protocol::Http1)
+        }
         (LineVerdict::No, LineVerdict::No) => Some(Protocol::Other),
         _ => None,
     }

@@ -45,10 +45,18 @@
 //!   `BadContentLength` (also used for a request whose Transfer-Encoding does not end
 //!   in chunked, RFC 9112 §6.3 rule 4) ends the message `complete: false` and stops
 //!   parsing that direction.
-//! - **HTTP/0.9**: `GET /path` without a version is a complete request; when the
-//!   oldest waiting request is 0.9 and the server's bytes do not start with `H`, a
-//!   response head with status 0, version 0.9 and no fields stands for the bare
-//!   close-delimited answer.
+//! - **HTTP/0.9**: `GET /path` without a version is a complete request. When the
+//!   server's bytes do not start with `H` (or `h`) and the oldest waiting request is
+//!   0.9, or no response has been seen yet on the connection, a response head with
+//!   status 0, version 0.9 and no fields stands for the bare close-delimited answer.
+//! - **Leniency** (captured traffic is not always conformant): bare LF line endings,
+//!   the `HTTP` name in any case,
+//!   empty lines between messages, obs-fold, spaces inside a request-target (the
+//!   version is the line's last word), empty Transfer-Encoding list elements. Header
+//!   lines without a colon or with whitespace before it are `MalformedHead`.
+//! - **End of stream inside a head**: if the start line was whole, the head is
+//!   parsed as it stands and its message ends `complete: false`; a partial start line
+//!   is dropped.
 //! - **Detection**: on the connection's first line (bounded at 8 KiB): a TLS record
 //!   header, the HTTP/2 preface or anything that cannot become a request or status
 //!   line stops parsing of both directions (`ProtocolDetected{Tls|Http2|Other}`).
@@ -232,15 +240,23 @@ pub enum Role {
 }
 
 /// Looks at the first bytes a side sent: a request line, a status line, or neither.
-/// A line cut short counts once it is unambiguous: `METHOD SP` for a request,
-/// `HTTP/` for a status line.
+/// A line cut short counts once it is unambiguous: an upper-case `METHOD SP` for a
+/// request, `HTTP/` for a status line.
 pub fn sniff_role(bytes: &[u8]) -> Role {
     use parse::{check_request_line, check_status_line, LineVerdict};
     let start = bytes.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
     let first = &bytes[start..];
     match check_request_line(first) {
         LineVerdict::Match { .. } => return Role::Request,
-        LineVerdict::NeedMore if first.contains(&b' ') => return Role::Request,
+        // An unfinished line: only trust a conventional (upper-case) method, so that
+        // e.g. an SMTP "220 ..." greeting is not taken for a request.
+        LineVerdict::NeedMore
+            if first.iter().position(|&b| b == b' ').is_some_and(|sp| {
+                first[..sp].iter().all(|&b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+            }) =>
+        {
+            return Role::Request
+        }
         _ => {}
     }
     match check_status_line(first) {

@@ -9,27 +9,30 @@
 
 use memchr::memchr_iter;
 use nom::branch::alt;
-use nom::bytes::{tag, take_while, take_while1, take_while_m_n};
+use nom::bytes::{tag, tag_no_case, take_while, take_while1, take_while_m_n};
 use nom::combinator::{map, opt};
 use nom::sequence::preceded;
 use nom::{IResult, Parser};
 
 use super::{FramingError, Version};
 
-/// RFC 9110 §5.6.2 `tchar`: the characters of a method or field name.
+/// RFC 9110 §5.6.2 `tchar`: the characters of a method or field name. A table, as
+/// every byte of every field name goes through it.
 pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-        )
+    TCHAR[usize::from(b)]
 }
 
-/// A request-target byte: visible ASCII, plus bytes ≥ 0x80 that real clients send
-/// unescaped (captured traffic is not always conformant; the views escape them).
-fn is_target_char(b: u8) -> bool {
-    b > 0x20 && b != 0x7f
-}
+static TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~');
+        b += 1;
+    }
+    table
+};
 
 /// Reason-phrase bytes: anything up to the end of the line (HTAB, SP, VCHAR, obs-text;
 /// stray control bytes are tolerated because the phrase carries no meaning).
@@ -61,33 +64,66 @@ fn digit(i: &[u8]) -> IResult<&[u8], u8> {
     map(take_while_m_n(1, 1, |b: u8| b.is_ascii_digit()), |d: &[u8]| d[0] - b'0').parse(i)
 }
 
-/// `HTTP/x.y`.
-pub(crate) fn version(i: &[u8]) -> IResult<&[u8], Version> {
-    map((tag("HTTP/"), digit, tag("."), digit), |(_, major, _, minor)| match (major, minor) {
+fn version_of(major: u8, minor: u8) -> Version {
+    match (major, minor) {
         (1, 1) => Version::Http11,
         (1, 0) => Version::Http10,
         (0, 9) => Version::Http09,
         (a, b) => Version::Other(a, b),
-    })
-    .parse(i)
+    }
+}
+
+/// `HTTP/x.y`, followed by more input (streaming). The name is matched without
+/// regard to case: RFC 9112 makes it case-sensitive, but servers answering
+/// `http/1.1 200 OK` exist and their messages are still worth framing.
+pub(crate) fn version(i: &[u8]) -> IResult<&[u8], Version> {
+    map((tag_no_case("HTTP/"), digit, tag("."), digit), |(_, major, _, minor)| version_of(major, minor)).parse(i)
+}
+
+/// A whole word that is exactly `HTTP/x.y` (the last word of a request line).
+fn version_word(w: &[u8]) -> Option<Version> {
+    match w {
+        [name @ .., b'/', major @ b'0'..=b'9', b'.', minor @ b'0'..=b'9'] if name.eq_ignore_ascii_case(b"HTTP") => {
+            Some(version_of(major - b'0', minor - b'0'))
+        }
+        _ => None,
+    }
 }
 
 /// `method SP request-target [SP HTTP-version] EOL`. The version-less form is HTTP/0.9,
-/// which only ever had GET; accepting it for other methods would make any
-/// "word word" text line look like a request.
+/// which only ever had `GET /path`; accepting more would make any "word word" text
+/// line look like a request.
+///
+/// Whitespace is parsed leniently, as RFC 9112 §3 permits: the version is the last
+/// word of the line, and the target is everything between the method and it, so
+/// unencoded spaces in a target (sent by real clients and scanners) do not lose the
+/// message. Control bytes other than HTAB end the candidate at once, which keeps
+/// binary protocols from looking plausible.
 pub(crate) fn request_line(i: &[u8]) -> IResult<&[u8], RequestLine<'_>> {
-    let (rest, (method, _, target, version, _)) = (
-        take_while1(is_tchar),
-        tag(" "),
-        take_while1(is_target_char),
-        opt(preceded(tag(" "), version)),
-        line_end,
-    )
-        .parse(i)?;
-    if version.is_none() && method != b"GET" {
-        return Err(nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Verify)));
+    let (rest, (method, _, words, _)) =
+        (take_while1(is_tchar), tag(" "), take_while1(is_line_char), line_end).parse(i)?;
+    let reject = || nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Verify));
+    let words = trim_ows(words);
+    let split = words.iter().rposition(|&b| b == b' ' || b == b'\t');
+    if let Some(at) = split {
+        if let Some(version) = version_word(&words[at + 1..]) {
+            let target = trim_ows(&words[..at]);
+            if !target.is_empty() {
+                return Ok((rest, RequestLine { method, target, version }));
+            }
+        }
+        return Err(reject());
     }
-    Ok((rest, RequestLine { method, target, version: version.unwrap_or(Version::Http09) }))
+    // HTTP/0.9: `GET /path` only (an origin-form path, so `GET HTTP/1.1` is not one).
+    if method != b"GET" || words.first() != Some(&b'/') {
+        return Err(reject());
+    }
+    Ok((rest, RequestLine { method, target: words, version: Version::Http09 }))
+}
+
+/// Bytes of a request line after the method: visible ASCII, SP, HTAB, obs-text.
+fn is_line_char(b: u8) -> bool {
+    (b >= 0x20 && b != 0x7f) || b == b'\t'
 }
 
 /// `HTTP-version SP 3DIGIT [SP reason-phrase] EOL` (a missing reason, with or without
@@ -228,12 +264,14 @@ pub(crate) fn parse_content_length(value: &str) -> Option<u64> {
 }
 
 /// Whether `chunked` is the final transfer coding (RFC 9112 §6.3 rules 3 and 4).
+/// Empty list elements are skipped (RFC 9110 §5.6.1.2), so `chunked,` and `, chunked`
+/// still end in chunked.
 pub(crate) fn chunked_is_final(transfer_encoding: &str) -> bool {
     transfer_encoding
         .rsplit(',')
-        .next()
-        .map(|last| last.trim_matches(|c| c == ' ' || c == '\t').eq_ignore_ascii_case("chunked"))
-        .unwrap_or(false)
+        .map(|coding| coding.trim_matches(|c| c == ' ' || c == '\t'))
+        .find(|coding| !coding.is_empty())
+        .is_some_and(|last| last.eq_ignore_ascii_case("chunked"))
 }
 
 /// A TLS record header (handshake, alert, change-cipher-spec or application data,
@@ -265,6 +303,14 @@ mod tests {
         assert_eq!((l.method, l.version), (&b"M-SEARCH"[..], Version::Http10));
         assert_eq!(request_line(b"POST /x\r\n").map(|_| ()).is_err(), true);
         assert!(matches!(request_line(b"GET /x HTTP/2.5\r\n"), Ok((_, RequestLine { version: Version::Other(2, 5), .. }))));
+        // Lenient whitespace: spaces inside the target, doubled separators.
+        let (_, l) = request_line(b"GET /my file.html  HTTP/1.1\r\n").unwrap();
+        assert_eq!((l.target, l.version), (&b"/my file.html"[..], Version::Http11));
+        let (_, l) = request_line(b"CONNECT mail.example:25 / HTTP/1.0\r\n").unwrap();
+        assert_eq!(l.target, b"mail.example:25 /");
+        assert!(request_line(b"GET /a b\r\n").is_err());
+        assert!(request_line(b"GET  HTTP/1.1\r\n").is_err());
+        assert!(request_line(b"GET /a\x01 HTTP/1.1\r\n").is_err());
     }
 
     #[test]
@@ -290,6 +336,9 @@ mod tests {
         let (_, s) = status_line(b"HTTP/1.1 500 \n").unwrap();
         assert_eq!(s.reason, b"");
         assert!(status_line(b"HTTP/1.1 20 OK\r\n").is_err());
+        let (_, s) = status_line(b"http/1.1 200 OK\r\n").unwrap();
+        assert_eq!((s.status, s.version), (200, Version::Http11));
+        assert_eq!(request_line(b"GET / http/1.0\n").unwrap().1.version, Version::Http10);
         assert!(status_line(b"HTTP/1.1 2000 OK\r\n").is_err());
     }
 
@@ -314,6 +363,8 @@ mod tests {
         assert_eq!(parse_content_length("99999999999999999999999"), None);
         assert!(chunked_is_final("gzip, Chunked"));
         assert!(!chunked_is_final("chunked, gzip"));
+        assert!(chunked_is_final(",\tchunked,"));
+        assert!(!chunked_is_final(", ,"));
     }
 
     struct Collect(Vec<(Vec<u8>, Vec<u8>)>);

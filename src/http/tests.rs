@@ -435,6 +435,15 @@ fn http09_request_and_bare_response() {
     conn.on_fin(S, ts(3), &mut out);
     assert_eq!(summary(&out), ["proto http1", "req0 GET /old.html", "end C 0 none", "res0 0", "body S", "end S 15 close-delimited"]);
     assert!(matches!(&out[1], HttpEvent::RequestHead { head, .. } if head.version == Version::Http09));
+    // A 1.1 request answered the 0.9 way (zeek/http.curl-http-09).
+    let out = sum(&[(C, b"GET /zeek.html HTTP/1.1\r\nHost: localhost\r\n\r\n"), (S, b"<html>\n</html>\n")]);
+    assert_eq!(out[3..], ["res0 0", "body S", "end S 15 close-delimited cut"]);
+    // ... but only as the first answer: later, bytes that are no status line are malformed.
+    let out = sum(&[
+        (C, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+        (S, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx<junk>\r\n"),
+    ]);
+    assert_eq!(out[out.len() - 3..], ["body S", "end S 1 content-length", "err S MalformedHead"]);
     // A 0.9-style request answered with a real status line is parsed as one.
     let out = sum(&[(C, b"GET /\n"), (S, b"HTTP/1.0 200 OK\n\nbody")]);
     assert_eq!(out[3..], ["res0 200", "body S", "end S 4 close-delimited cut"]);
@@ -537,6 +546,9 @@ fn non_http_protocols_are_recognised_and_not_parsed() {
     // HTTP on a split first line, any port: decided once the line is whole.
     let out = sum(&[(C, b"G"), (C, b"ET /x HT"), (C, b"TP/1.1\r\nHost: a\r\n\r\n")]);
     assert_eq!(out, ["proto http1", "req0 GET /x", "end C 0 none"]);
+    // A broken request line that still names HTTP/1.x is HTTP (zeek/http.no-uri).
+    let out = sum(&[(C, b"GET HTTP/1.1\r\nHost: a\r\n\r\n")]);
+    assert_eq!(out[..2], ["proto http1", "err C MalformedHead"]);
     // TLS seen mid-connection.
     let out = summary(&run_cfg(HttpConfig::default(), false, &[(S, b"\x17\x03\x03\x00\x20abc")]));
     assert_eq!(out, ["proto tls"]);
@@ -552,6 +564,8 @@ fn sniff_role_cases() {
     assert_eq!(sniff_role(b"\x16\x03\x01"), Role::Unknown);
     assert_eq!(sniff_role(b"SSH-2.0-x\r\n"), Role::Unknown);
     assert_eq!(sniff_role(b""), Role::Unknown);
+    assert_eq!(sniff_role(b"220 mail.example.com ES"), Role::Unknown);
+    assert_eq!(sniff_role(b"M-SEARCH * HT"), Role::Request);
 }
 
 #[test]
@@ -931,4 +945,58 @@ fn corpus_forty_pipelined_requests_pair_in_order() {
     let bad: Vec<&HttpEvent> =
         events.iter().filter(|e| matches!(e, HttpEvent::Error { .. } | HttpEvent::MessageEnd { complete: false, .. })).collect();
     assert!(bad.is_empty(), "{bad:?}");
+}
+
+#[test]
+fn head_cut_off_by_the_close_is_reported() {
+    let mut conn = Http1Conn::new(HttpConfig::default(), true);
+    let mut out = Vec::new();
+    conn.on_data(C, ts(1), b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", &mut out);
+    // suricata/http-close-headers: the server closes right after its fields.
+    conn.on_data(S, ts(2), b"HTTP/1.0 200 OK\nServer:ng1nx\r\n", &mut out);
+    conn.on_fin(S, ts(3), &mut out);
+    assert_eq!(summary(&out)[3..], ["res0 200", "end S 0 close-delimited cut"]);
+    assert!(matches!(&out[3], HttpEvent::ResponseHead { ts_head, .. } if *ts_head == ts(2)));
+    // A start line that never ended is dropped.
+    let out = sum(&[(C, b"GET / HTTP/1.1\r\n\r\n"), (S, b"HTTP/1.1 20")]);
+    assert_eq!(out.len(), 3);
+}
+
+#[test]
+fn corpus_response_closed_without_empty_line() {
+    let out = summary(&corpus_events(&corpus("suricata/http-close-headers/input.pcap")));
+    assert_eq!(out, ["proto http1", "req0 GET /", "end C 0 none", "res0 200", "end S 0 close-delimited cut"]);
+}
+
+#[test]
+fn corpus_websocket_upgrade_and_request_smuggling_attempt() {
+    let out = summary(&corpus_events(&corpus("zeek/http.101-switching-protocols/websocket.pcap")));
+    assert_eq!(out, ["proto http1", "req0 GET /echo?.kl=Y", "end C 0 none", "res0 101", "end S 0 tunnel", "proto tunnel"]);
+    // A Content-Length inside the first request's body must not become a request.
+    let out = summary(&corpus_events(&corpus("zeek/http.content-length-in-request-body/content-length-in-request-body.pcap")));
+    let requests: Vec<&String> = out.iter().filter(|l| l.starts_with("req")).collect();
+    assert_eq!(requests, ["req0 POST /first", "req1 POST /smuggle-this"]);
+    assert!(out.contains(&"end C 95 content-length".to_string()), "{out:?}");
+}
+
+#[test]
+fn gap_before_anything_was_decided_resyncs() {
+    let mut conn = Http1Conn::new(HttpConfig::default(), true);
+    let mut out = Vec::new();
+    conn.on_missing(C, ts(1), 40, &mut out);
+    conn.on_data(C, ts(2), b"der: x\r\n\r\nGET /after-gap HTTP/1.1\r\n\r\n", &mut out);
+    conn.on_data(S, ts(3), b"HTTP/1.1 204 No Content\r\n\r\n", &mut out);
+    assert_eq!(summary(&out), ["err C Desync", "proto http1", "req0 GET /after-gap", "end C 0 none", "res0 204", "end S 0 none"]);
+}
+
+#[test]
+fn corpus_lower_case_version_and_http09_answer() {
+    let out = summary(&corpus_events(&corpus("zeek/http.http-lower-case/http-lower-case.pcap")));
+    // "http/1.1 200 OK", chunked, and the capture ends before any body byte.
+    assert_eq!(out, ["proto http1", "req0 GET /index.html", "end C 0 none", "res0 200", "end S 0 chunked cut"]);
+    let events = corpus_events(&corpus("zeek/http.curl-http-09/curl_http_09.pcap"));
+    assert!(
+        events.iter().any(|e| matches!(e, HttpEvent::ResponseHead { answers: Some(0), head, .. } if head.version == Version::Http09 && head.status == 0)),
+        "{events:?}"
+    );
 }
