@@ -37,7 +37,7 @@ impl serde_json::ser::Formatter for SafeFormatter {
 /// Writes `value` as one line of safe JSON.
 pub fn write_json<W: Write, T: Serialize>(out: &mut W, value: &T) -> io::Result<()> {
     let mut ser = serde_json::Serializer::with_formatter(&mut *out, SafeFormatter);
-    value.serialize(&mut ser).map_err(io::Error::other)?;
+    value.serialize(&mut ser).map_err(io::Error::from)?;
     Ok(())
 }
 
