@@ -263,9 +263,9 @@ impl ConnectionSink for StreamSink {
                 let (method, uri) = tx
                     .request
                     .as_ref()
-                    .map(|r| (display(&r.method, 16).into_owned(), display(&r.uri, 80).into_owned()))
+                    .map(|r| (display(&r.method, 16).into_owned(), display(r.uri.as_deref().unwrap_or("-"), 80).into_owned()))
                     .unwrap_or_else(|| ("-".into(), "-".into()));
-                let status = tx.response.as_ref().map(|r| r.status.to_string()).unwrap_or_else(|| "-".into());
+                let status = tx.response.as_ref().and_then(|r| r.status).map(|st| st.to_string()).unwrap_or_else(|| "-".into());
                 let line = format!(
                     "tx   #{} {} → {} depth {}{}{} {} {} → {}{}",
                     ctx.connection,

@@ -1,5 +1,5 @@
 //! Live capture driven the way a user would: a real HTTP/1.1 server on 127.0.0.1
-//! (python3's http.server), `keepscope live -i lo --no-tui --json` in the
+//! (python3, `scripts/keepscope_testserver.py`), `keepscope live -i lo --no-tui --json` in the
 //! background, real curl clients, then Ctrl-C (SIGINT) and a check of the JSON.
 //! Needs root (CI runs as root); without it the tests say so and return.
 
@@ -37,8 +37,13 @@ fn start_server() -> Server {
     std::fs::write(dir.path().join("a"), "first file\n").unwrap();
     std::fs::write(dir.path().join("b"), "second file\n").unwrap();
     let port = free_port();
+    // The project's loopback test server: keep-alive GETs, and an upload path that
+    // answers 100 Continue, reads the body, then 200 (python's plain http.server
+    // answers POST with 501 and may close before the body is sent).
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/keepscope_testserver.py");
     let child = Command::new("python3")
-        .args(["-m", "http.server", "--protocol", "HTTP/1.1", "--bind", "127.0.0.1"])
+        .arg(script)
+        .arg("--http")
         .arg(port.to_string())
         .current_dir(dir.path())
         .stdout(Stdio::null())
@@ -121,10 +126,10 @@ fn live_capture_of_real_curl_traffic_with_json_and_pcap_output() {
     curl(&[&format!("{base}/a"), &format!("{base}/b")]);
     // A request that announces Connection: close.
     curl(&["-H", "Connection: close", &format!("{base}/a")]);
-    // An Expect: 100-continue upload (http.server answers 100, then 501 for POST).
+    // An Expect: 100-continue upload (100 Continue, body, 200).
     let body = out_dir.path().join("body");
     std::fs::write(&body, vec![b'x'; 4096]).unwrap();
-    curl(&["-H", "Expect: 100-continue", "--data-binary", &format!("@{}", body.display()), &format!("{base}/upload")]);
+    curl(&["-H", "Expect: 100-continue", "--data-binary", &format!("@{}", body.display()), &format!("{base}/expect/continue")]);
     std::thread::sleep(Duration::from_millis(500));
     sigint(&live);
 

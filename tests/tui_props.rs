@@ -50,13 +50,13 @@ prop_compose! {
             pipelined: flags.1,
             idle_before_s: idle,
             request: flags.2.then(|| RequestRecord {
-                ts: times.0, end_ts: Some(times.1), method, uri,
+                ts: times.0, end_ts: Some(times.1), method, uri: Some(uri),
                 version: "HTTP/1.1".into(), connection: Some(header.clone()),
                 keep_alive: None, expect: Some(header.clone()), body_bytes: bodies.0, complete: flags.4,
             }),
             interim: interim.into_iter().map(|(status, ts)| Interim { status, ts }).collect(),
             response: flags.3.then(|| ResponseRecord {
-                ts: times.2, end_ts: Some(times.3), status, reason,
+                ts: times.2, end_ts: Some(times.3), status: Some(status), reason,
                 version: "HTTP/1.0".into(), connection: None, keep_alive: Some(header),
                 framing: "chunked".into(), body_bytes: bodies.1, complete: !flags.4,
             }),

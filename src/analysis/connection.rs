@@ -418,7 +418,7 @@ impl ConnState {
             ts: us(r.ts_first),
             end_ts: r.end.map(us),
             method: r.head.method.clone(),
-            uri: r.head.uri.clone(),
+            uri: if r.head.uri.is_empty() { None } else { Some(r.head.uri.clone()) },
             version: r.head.version.as_str(),
             connection: r.head.connection.clone(),
             keep_alive: r.head.keep_alive.clone(),
@@ -429,7 +429,7 @@ impl ConnState {
         let response = tx.response.as_ref().map(|r| ResponseRecord {
             ts: us(r.ts_first),
             end_ts: r.end.map(us),
-            status: r.head.status,
+            status: if r.head.version == Version::Http09 { None } else { Some(r.head.status) },
             reason: r.head.reason.clone(),
             version: r.head.version.as_str(),
             connection: r.head.connection.clone(),
@@ -600,7 +600,7 @@ pub(crate) mod tests {
         let rec = c.to_record();
         assert!(!rec.transactions[0].pipelined);
         assert!(rec.transactions[1].pipelined);
-        assert_eq!(rec.transactions[1].response.as_ref().unwrap().status, 200);
+        assert_eq!(rec.transactions[1].response.as_ref().unwrap().status, Some(200));
     }
 
     #[test]

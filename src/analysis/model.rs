@@ -144,7 +144,8 @@ pub struct RequestRecord {
     pub ts: f64,
     pub end_ts: Option<f64>,
     pub method: String,
-    pub uri: String,
+    /// `null` when the request line had no target (`GET HTTP/1.1`).
+    pub uri: Option<String>,
     pub version: String,
     pub connection: Option<String>,
     pub keep_alive: Option<String>,
@@ -158,7 +159,8 @@ pub struct RequestRecord {
 pub struct ResponseRecord {
     pub ts: f64,
     pub end_ts: Option<f64>,
-    pub status: u16,
+    /// `null` for an HTTP/0.9 answer, which has no status line.
+    pub status: Option<u16>,
     pub reason: String,
     pub version: String,
     pub connection: Option<String>,

@@ -156,7 +156,7 @@ impl ReportBuilder {
                         let conn = r.connection.as_deref().unwrap_or("").to_ascii_lowercase();
                         !conn.contains("close") && (r.version != "HTTP/1.0" || conn.contains("keep-alive"))
                     });
-                    resp.status < 400
+                    resp.status.is_some_and(|st| st < 400)
                         && resp.connection.as_deref().is_some_and(|c| c.to_ascii_lowercase().contains("close"))
                         && req_wants_more
                 });

@@ -623,11 +623,11 @@ fn connection_matches(conn: &ConnectionRecord, needle: &str) -> bool {
     conn.transactions.iter().any(|tx| {
         tx.request
             .as_ref()
-            .is_some_and(|r| contains_ci(&r.method, needle) || contains_ci(&r.uri, needle))
+            .is_some_and(|r| contains_ci(&r.method, needle) || r.uri.as_deref().is_some_and(|u| contains_ci(u, needle)))
             || (needle_is_digits
                 && tx.response.as_ref().is_some_and(|r| {
                     let mut digits = [0u8; 5];
-                    contains_ci(status_text(r.status, &mut digits), needle)
+                    r.status.is_some_and(|st| contains_ci(status_text(st, &mut digits), needle))
                 }))
     })
 }

@@ -19,7 +19,7 @@ pub fn request(method: &str, uri: &str, ts: f64, end: f64) -> RequestRecord {
         ts: T0 + ts,
         end_ts: Some(T0 + end),
         method: method.into(),
-        uri: uri.into(),
+        uri: Some(uri.into()),
         version: "HTTP/1.1".into(),
         connection: None,
         keep_alive: None,
@@ -33,7 +33,7 @@ pub fn response(status: u16, reason: &str, ts: f64, end: f64, body: u64) -> Resp
     ResponseRecord {
         ts: T0 + ts,
         end_ts: Some(T0 + end),
-        status,
+        status: Some(status),
         reason: reason.into(),
         version: "HTTP/1.1".into(),
         connection: None,

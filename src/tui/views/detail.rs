@@ -207,7 +207,7 @@ fn transaction_row<'a>(tx: &Transaction, widths: &[u16; 12]) -> Row<'a> {
     let (method, uri, request_bytes) = match &tx.request {
         Some(r) => (
             cell(&r.method, widths[1], theme::VALUE),
-            cell(&r.uri, widths[2], theme::VALUE),
+            cell(r.uri.as_deref().unwrap_or("(no target)"), widths[2], theme::VALUE),
             right(&format::bytes(r.body_bytes), widths[8]),
         ),
         None => (
@@ -219,8 +219,8 @@ fn transaction_row<'a>(tx: &Transaction, widths: &[u16; 12]) -> Row<'a> {
     let (status, framing, response_bytes) = match &tx.response {
         Some(r) => (
             Span::styled(
-                right(&r.status.to_string(), widths[3]),
-                theme::status(r.status),
+                right(&r.status.map_or("0.9".to_string(), |st| st.to_string()), widths[3]),
+                theme::status(r.status.unwrap_or(0)),
             ),
             Span::raw(format::framing_short(&r.framing)),
             right(&format::bytes(r.body_bytes), widths[9]),
@@ -355,7 +355,7 @@ fn transaction_pane(frame: &mut Frame, tx: &Transaction, area: Rect) {
             request_line.push(Span::raw(format!(
                 "{} {} {}",
                 display(&r.method, 16),
-                display(&r.uri, uri_room),
+                display(r.uri.as_deref().unwrap_or("(no target)"), uri_room),
                 display(&r.version, 10)
             )));
             request_line.extend(header_span("Connection", &r.connection, room));
@@ -386,10 +386,10 @@ fn transaction_pane(frame: &mut Frame, tx: &Transaction, area: Rect) {
                 format!(
                     "{} {} {}",
                     display(&r.version, 10),
-                    r.status,
+                    r.status.map_or("-".to_string(), |st| st.to_string()),
                     display(&r.reason, room)
                 ),
-                theme::status(r.status),
+                theme::status(r.status.unwrap_or(0)),
             ));
             response_line.extend(header_span("Connection", &r.connection, room));
             response_line.extend(header_span("Keep-Alive", &r.keep_alive, room));

@@ -346,7 +346,7 @@ mod tests {
                 ts: req.0,
                 end_ts: Some(req.1),
                 method: "GET".into(),
-                uri: "/".into(),
+                uri: Some("/".into()),
                 version: "HTTP/1.1".into(),
                 connection: None,
                 keep_alive: None,
@@ -358,7 +358,7 @@ mod tests {
             response: Some(ResponseRecord {
                 ts: resp.0,
                 end_ts: Some(resp.1),
-                status: 200,
+                status: Some(200),
                 reason: "OK".into(),
                 version: "HTTP/1.1".into(),
                 connection: None,
