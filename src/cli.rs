@@ -111,6 +111,15 @@ pub struct LiveArgs {
     /// Do not put the interface into promiscuous mode
     #[arg(long)]
     pub no_promisc: bool,
+    /// Kernel capture buffer, in MiB
+    #[arg(short = 'B', long, value_name = "MiB", default_value_t = 64)]
+    pub buffer_size: i32,
+    /// Have the kernel deliver every packet at once (libpcap immediate mode) instead of
+    /// in blocks at most 100 ms old. Immediate mode uses fixed ring slots of about the
+    /// snaplen (or MTU) each, so under heavy load on lo (64 KiB MTU) it drops packets:
+    /// measured with scripts/bench-live.sh, ~50% dropped with it, none without.
+    #[arg(long)]
+    pub immediate: bool,
     /// No terminal UI: stream a line per finished transaction and connection
     #[arg(long)]
     pub no_tui: bool,

@@ -325,8 +325,8 @@ pub fn run_live(args: &LiveArgs) -> Result<(), AppError> {
         filter: args.filter.clone(),
         snaplen: args.snaplen,
         promisc: !args.no_promisc,
-        immediate: true,
-        buffer_size: 16 << 20,
+        immediate: args.immediate,
+        buffer_size: args.buffer_size.clamp(1, 2047) << 20,
     };
     let source = LiveSource::open(&config).map_err(AppError::capture)?;
     let iface = source.interface().to_string();

@@ -56,6 +56,8 @@ pub struct Summary {
     pub connections: u64,
     pub http_connections: u64,
     pub transactions: u64,
+    /// Transactions whose request got a final response (extra field).
+    pub answered_transactions: u64,
     pub reused_transactions: u64,
     pub reuse_ratio: f64,
     pub max_depth: u64,

@@ -81,6 +81,9 @@ impl ReportBuilder {
         }
         for t in &rec.transactions {
             s.transactions += 1;
+            if t.request.is_some() && t.response.is_some() {
+                s.answered_transactions += 1;
+            }
             if t.reused {
                 s.reused_transactions += 1;
                 if let Some(idle) = t.idle_before_s {
