@@ -191,6 +191,10 @@ fn corpus_link_types_are_recognised() {
     assert_eq!(link("bgp-addpath.pcap"), ["RAW"]);
     assert_eq!(link("bgp_vpn_attrset.pcap"), ["PPP"]);
     assert_eq!(link("print-flags.pcap"), ["EN10MB"]);
+    // NFLOG: zeek's HTTP over iptables' log target.
+    let nflog = tally(&corpus_dir().join("zeek/core.nflog/nflog-http.pcap"));
+    assert_eq!(nflog.link_types, ["NFLOG"]);
+    assert_eq!(nflog.tcp, nflog.packets);
     assert_eq!(LinkKind::from_linktype(129).name(), "LINKTYPE_129");
 }
 
@@ -237,7 +241,6 @@ fn every_corpus_capture_opens_and_decodes() {
         "malformed/ipv6_invalid_length.pcap",
         "malformed/ipv6hdr-heapoverflow.pcap",
         "malformed/tcp_header_heapoverflow.pcap",
-        "zeek/core.nflog/nflog-http.pcap", // NFLOG (239): not decoded
         "zeek/core.truncation/icmp-header-trunc.pcap",
         "zeek/core.truncation/icmp-payload-trunc.pcap",
         "zeek/core.truncation/ip-discarder-truncated-tcp-oob.pcapng",

@@ -437,6 +437,7 @@ fn link_kind_numbers_and_names() {
         (113, LinkKind::LinuxSll, "LINUX_SLL"),
         (228, LinkKind::Ipv4, "IPV4"),
         (229, LinkKind::Ipv6, "IPV6"),
+        (239, LinkKind::Nflog, "NFLOG"),
         (276, LinkKind::LinuxSll2, "LINUX_SLL2"),
     ];
     for (number, kind, name) in table {
@@ -454,7 +455,8 @@ fn link_kind_numbers_and_names() {
     assert!(!LinkKind::Unsupported(129).is_supported());
 }
 
-const ALL_LINKS: [LinkKind; 11] = [
+const ALL_LINKS: [LinkKind; 12] = [
+    LinkKind::Nflog,
     LinkKind::Ethernet,
     LinkKind::LinuxSll,
     LinkKind::LinuxSll2,
