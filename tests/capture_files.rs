@@ -737,3 +737,60 @@ fn stdin_dash_in_a_child_process() {
         );
     }
 }
+
+#[test]
+fn sources_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<OfflineSource>();
+    assert_send::<keepscope::capture::LiveSource>();
+    assert_send::<keepscope::capture::PacketWriter>();
+}
+
+#[test]
+fn unreadable_file_without_privileges() {
+    if let Some(path) = std::env::var_os("KEEPSCOPE_TEST_UNREADABLE_CHILD") {
+        // SAFETY: plain libc calls with constant arguments; glibc applies them to
+        // every thread of the process.
+        unsafe {
+            assert_eq!(libc::setgroups(0, std::ptr::null()), 0);
+            assert_eq!(libc::setgid(65534), 0);
+            assert_eq!(libc::setuid(65534), 0);
+        }
+        match OfflineSource::open(&[PathBuf::from(path)], None) {
+            Err(e @ CaptureError::Unreadable { .. }) => {
+                println!("CHILD exit={} {e}", e.exit_code())
+            }
+            Err(other) => println!("CHILD other error {other:?}"),
+            Ok(_) => println!("CHILD opened"),
+        }
+        return;
+    }
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("not root: cannot drop privileges in a child; skipping");
+        return;
+    }
+    let dir = TempCaptures::new();
+    let path = dir.file(
+        "private.pcap",
+        &pcap_bytes(LINKTYPE_ETHERNET, TsPrecision::Micro, &[]),
+    );
+    // Readable by root only.
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "unreadable_file_without_privileges",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("KEEPSCOPE_TEST_UNREADABLE_CHILD", &path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let expected = format!(
+        "CHILD exit=1 {}: cannot read: permission denied",
+        path.display()
+    );
+    assert!(stdout.contains(&expected), "{stdout}");
+}
