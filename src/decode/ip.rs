@@ -17,8 +17,21 @@ const IPV6_HOP_BY_HOP: u8 = 0;
 /// Hop-by-hop option type of the Jumbo Payload option (RFC 2675).
 const OPTION_JUMBO: u8 = 0xC2;
 
+/// Whether to look inside tunnels. Only the outermost packet does, so a crafted
+/// tunnel inside a tunnel costs one level, not a recursion as deep as the frame.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) enum Tunnels {
+    Follow,
+    Ignore,
+}
+
 /// Decodes an IP packet (starting at its header) that should carry TCP.
-pub(super) fn decode_ip(packet: &[u8], version: IpVersion, vlan: u32) -> Decoded<'_> {
+pub(super) fn decode_ip(
+    packet: &[u8],
+    version: IpVersion,
+    vlan: u32,
+    tunnels: Tunnels,
+) -> Decoded<'_> {
     let Some(first) = packet.first() else {
         return Decoded::Malformed(DecodeError::Ip);
     };
@@ -76,10 +89,13 @@ pub(super) fn decode_ip(packet: &[u8], version: IpVersion, vlan: u32) -> Decoded
         return Decoded::NotTcp;
     }
     if let Some((_, layer)) = &sliced.stop_err {
-        if *layer != Layer::TcpHeader {
+        if !is_transport_layer(*layer) {
             // An extension header (IPv6 options, IPsec AH) is cut or invalid.
             return Decoded::Malformed(DecodeError::Ip);
         }
+    }
+    if ip_payload.ip_number == IpNumber::UDP && tunnels == Tunnels::Follow {
+        return vxlan(ip_payload.payload);
     }
     if ip_payload.ip_number != IpNumber::TCP {
         return Decoded::NotTcp;
@@ -123,6 +139,50 @@ pub(super) fn decode_ip(packet: &[u8], version: IpVersion, vlan: u32) -> Decoded
             dst_ip,
             vlan,
         ),
+    }
+}
+
+fn is_transport_layer(layer: Layer) -> bool {
+    matches!(
+        layer,
+        Layer::TcpHeader
+            | Layer::UdpHeader
+            | Layer::UdpPayload
+            | Layer::Icmpv4
+            | Layer::Icmpv4Timestamp
+            | Layer::Icmpv4TimestampReply
+            | Layer::Icmpv6
+            | Layer::Igmp
+    )
+}
+
+/// The IANA port of VXLAN (RFC 7348).
+const VXLAN_PORT: u16 = 4789;
+const VXLAN_HEADER_LEN: usize = 8;
+/// The "VNI present" flag, the one flag RFC 7348 defines.
+const VXLAN_FLAG_VNI: u8 = 0x08;
+
+/// VXLAN (UDP to port 4789, 8-byte header, then an Ethernet frame): data-centre
+/// overlays carry whole HTTP conversations this way, and the inner connection is
+/// the one to analyse. Any other UDP is not TCP. The VNI is not folded into the
+/// flow: inner addresses are assumed unique across the capture.
+fn vxlan(udp: &[u8]) -> Decoded<'_> {
+    let is_vxlan = udp.get(2..4) == Some(&VXLAN_PORT.to_be_bytes()[..])
+        && udp.get(8).is_some_and(|flags| flags & VXLAN_FLAG_VNI != 0);
+    if !is_vxlan {
+        return Decoded::NotTcp;
+    }
+    let Some(inner) = udp.get(8 + VXLAN_HEADER_LEN..) else {
+        return Decoded::Malformed(DecodeError::Link);
+    };
+    match super::link::strip(super::LinkKind::Ethernet, inner) {
+        Ok(super::link::Network::Ip {
+            packet,
+            version,
+            vlan,
+        }) => decode_ip(packet, version, vlan, Tunnels::Ignore),
+        Ok(super::link::Network::NotIp) => Decoded::NotTcp,
+        Err(error) => Decoded::Malformed(error),
     }
 }
 

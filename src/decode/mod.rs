@@ -192,7 +192,7 @@ pub fn decode(link: LinkKind, frame: &[u8]) -> Decoded<'_> {
             packet,
             version,
             vlan,
-        }) => ip::decode_ip(packet, version, vlan),
+        }) => ip::decode_ip(packet, version, vlan, ip::Tunnels::Follow),
         Ok(link::Network::NotIp) => Decoded::NotTcp,
         Err(error) => Decoded::Malformed(error),
     }

@@ -418,6 +418,54 @@ fn ipv6_jumbogram_length_comes_from_the_hop_by_hop_option() {
 }
 
 #[test]
+fn vxlan_is_decapsulated_once() {
+    let inner = ethernet_tcp(PAYLOAD);
+    let vxlan_frame = |inner: &[u8], port: u16| {
+        let mut vxlan = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
+        vxlan.extend_from_slice(inner);
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([3; 6], [4; 6])
+            .ipv4([192, 168, 0, 1], [192, 168, 0, 2], 64)
+            .udp(50000, port)
+            .write(&mut out, &vxlan)
+            .unwrap();
+        out
+    };
+    let outer = vxlan_frame(&inner, 4789);
+    assert_v4_segment(&tcp(decode(LinkKind::Ethernet, &outer)), PAYLOAD);
+    // Another UDP port is just UDP.
+    assert!(matches!(
+        decode(LinkKind::Ethernet, &vxlan_frame(&inner, 4790)),
+        Decoded::NotTcp
+    ));
+    // VXLAN inside VXLAN is not followed.
+    let nested = vxlan_frame(&outer, 4789);
+    assert!(matches!(
+        decode(LinkKind::Ethernet, &nested),
+        Decoded::NotTcp
+    ));
+    // A cut inner frame is a link error.
+    assert!(matches!(
+        decode(LinkKind::Ethernet, &outer[..14 + 20 + 8 + 8 + 6]),
+        Decoded::Malformed(DecodeError::Link)
+    ));
+}
+
+#[test]
+fn broken_udp_is_not_malformed_ip() {
+    let mut udp = Vec::new();
+    PacketBuilder::ipv4(SRC4, DST4, 64)
+        .udp(53, 53)
+        .write(&mut udp, b"")
+        .unwrap();
+    // IP total length covers a UDP header that the capture cut.
+    assert!(matches!(
+        decode(LinkKind::RawIp, &udp[..24]),
+        Decoded::NotTcp
+    ));
+}
+
+#[test]
 fn unsupported_link_types() {
     let frame = ethernet_tcp(PAYLOAD);
     assert!(matches!(
