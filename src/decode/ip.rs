@@ -4,8 +4,7 @@
 
 use std::net::IpAddr;
 
-use etherparse::err::Layer;
-use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{IpNumber, LaxIpSlice, TcpSlice};
 
 use super::link::IpVersion;
 use super::{DecodeError, Decoded, Endpoint, TcpFlags, TcpSegment};
@@ -44,15 +43,18 @@ pub(super) fn decode_ip(
     if !version_ok {
         return Decoded::Malformed(DecodeError::Ip);
     }
-    let Ok(sliced) = LaxSlicedPacket::from_ip(packet) else {
+    // etherparse's lax IP slicer (the IP step of `LaxSlicedPacket::from_ip`, without
+    // building the whole sliced packet): a length beyond the captured bytes is an
+    // incomplete payload, not an error.
+    let Ok((ip, extension_error)) = LaxIpSlice::from_slice(packet) else {
         return Decoded::Malformed(DecodeError::Ip);
     };
 
     // Addresses and where the packet ends on the wire (offset from `packet`), when
     // the header says: a TSO super-segment has a zero IPv4 total length and a
     // jumbogram a zero IPv6 payload length plus a hop-by-hop option.
-    let (src_ip, dst_ip, ip_payload, wire_end) = match &sliced.net {
-        Some(LaxNetSlice::Ipv4(v4)) => {
+    let (src_ip, dst_ip, wire_end) = match &ip {
+        LaxIpSlice::Ipv4(v4) => {
             let header = v4.header();
             let total = usize::from(header.total_len());
             let header_len = header.slice().len();
@@ -60,11 +62,10 @@ pub(super) fn decode_ip(
             (
                 IpAddr::V4(header.source_addr()),
                 IpAddr::V4(header.destination_addr()),
-                v4.payload(),
                 wire_end,
             )
         }
-        Some(LaxNetSlice::Ipv6(v6)) => {
+        LaxIpSlice::Ipv6(v6) => {
             let header = v6.header();
             let payload_length = usize::from(header.payload_length());
             let wire_end = if payload_length > 0 {
@@ -75,24 +76,20 @@ pub(super) fn decode_ip(
             (
                 IpAddr::V6(header.source_addr()),
                 IpAddr::V6(header.destination_addr()),
-                v6.payload(),
                 wire_end,
             )
         }
-        Some(LaxNetSlice::Arp(_)) => return Decoded::NotTcp,
-        None => return Decoded::Malformed(DecodeError::Ip),
     };
+    let ip_payload = ip.payload();
 
     // Fragments are counted and skipped: reassembling them needs buffering that a
     // hostile capture could blow up, and TCP over fragmented IP is rare.
     if ip_payload.fragmented {
         return Decoded::NotTcp;
     }
-    if let Some((_, layer)) = &sliced.stop_err {
-        if !is_transport_layer(*layer) {
-            // An extension header (IPv6 options, IPsec AH) is cut or invalid.
-            return Decoded::Malformed(DecodeError::Ip);
-        }
+    if extension_error.is_some() {
+        // An extension header (IPv6 options, IPsec AH) is cut or invalid.
+        return Decoded::Malformed(DecodeError::Ip);
     }
     if ip_payload.ip_number == IpNumber::UDP && tunnels == Tunnels::Follow {
         return vxlan(ip_payload.payload);
@@ -102,8 +99,8 @@ pub(super) fn decode_ip(
     }
     let tcp_start = offset_in(packet, ip_payload.payload);
 
-    match &sliced.transport {
-        Some(TransportSlice::Tcp(tcp)) => {
+    match TcpSlice::from_slice(ip_payload.payload) {
+        Ok(tcp) => {
             let payload = tcp.payload();
             let payload_start = tcp_start + tcp.header_slice().len();
             let on_wire = wire_end.map_or(0, |end| end.saturating_sub(payload_start));
@@ -131,7 +128,7 @@ pub(super) fn decode_ip(
                 payload_len: clamp_u32(on_wire.max(payload.len())),
             })
         }
-        _ => tcp_header_cut_by_snaplen(
+        Err(_) => tcp_header_cut_by_snaplen(
             ip_payload.payload,
             tcp_start,
             wire_end,
@@ -140,20 +137,6 @@ pub(super) fn decode_ip(
             vlan,
         ),
     }
-}
-
-fn is_transport_layer(layer: Layer) -> bool {
-    matches!(
-        layer,
-        Layer::TcpHeader
-            | Layer::UdpHeader
-            | Layer::UdpPayload
-            | Layer::Icmpv4
-            | Layer::Icmpv4Timestamp
-            | Layer::Icmpv4TimestampReply
-            | Layer::Icmpv6
-            | Layer::Igmp
-    )
 }
 
 /// The IANA port of VXLAN (RFC 7348).
