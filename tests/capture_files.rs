@@ -794,3 +794,72 @@ fn unreadable_file_without_privileges() {
     );
     assert!(stdout.contains(&expected), "{stdout}");
 }
+
+#[test]
+fn a_quiet_stream_delivers_what_has_arrived() {
+    // A live producer (`dumpcap -w - | keepscope …`) writes the headers and a packet,
+    // then goes quiet: opening and the first packet must not wait for more.
+    let dir = TempCaptures::new();
+    let first = frame(Link::Ethernet, 1, 1, b"first");
+    let second = frame(Link::Ethernet, 2, 1, b"second");
+    let pcap = pcap_bytes(
+        LINKTYPE_ETHERNET,
+        TsPrecision::Micro,
+        &[
+            Record::new(ts(1, 0), first.clone()),
+            Record::new(ts(2, 0), second.clone()),
+        ],
+    );
+    let pcap_split = pcap.len() - (16 + second.len());
+    let second_len = second.len();
+    let ng = pcapng_with_interfaces(
+        &[(LINKTYPE_ETHERNET, None)],
+        &[(0, ts(1, 0), first), (0, ts(2, 0), second)],
+    );
+    // The last enhanced packet block: 32 bytes of framing plus the padded frame.
+    let ng_split = ng.len() - (32 + second_len.next_multiple_of(4));
+    for (name, bytes, split) in [
+        ("quiet-pcap.fifo", pcap, pcap_split),
+        ("quiet-ng.fifo", ng, ng_split),
+    ] {
+        let path = dir.dir.path().join(name);
+        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let (go_on, wait) = std::sync::mpsc::channel::<()>();
+        let writer_path = path.clone();
+        let writer = std::thread::spawn(move || {
+            let mut fifo = std::fs::OpenOptions::new()
+                .write(true)
+                .open(writer_path)
+                .unwrap();
+            fifo.write_all(&bytes[..split]).unwrap();
+            fifo.flush().unwrap();
+            // Quiet until the reader got the first packet (or a generous timeout).
+            let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
+            fifo.write_all(&bytes[split..]).unwrap();
+        });
+        let started = std::time::Instant::now();
+        let mut source = open(&[path]);
+        let first = source
+            .next_packet()
+            .unwrap()
+            .expect("first packet")
+            .data
+            .to_vec();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{name}: waited for more input"
+        );
+        go_on.send(()).unwrap();
+        let mut packets = vec![OwnedPacket {
+            ts: ts(1, 0),
+            wire_len: first.len() as u32,
+            link: LinkKind::Ethernet,
+            data: first,
+        }];
+        packets.extend(read_all(&mut source).unwrap());
+        assert_eq!(ports_of(&packets), [1, 2], "{name}");
+        writer.join().unwrap();
+    }
+}
