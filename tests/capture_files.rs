@@ -535,7 +535,7 @@ fn mixed_pcapng_cut_short_in_the_fallback() {
     let (blocks, _) = mixed_blocks(false);
     let bytes = pcapng_bytes(&blocks);
     let path = dir.file("mixed-cut.pcapng", &bytes[..bytes.len() - 5]);
-    let mut source = open(&[path.clone()]);
+    let mut source = open(std::slice::from_ref(&path));
     assert_eq!(ports_of(&read_all(&mut source).unwrap()), [1, 2, 3, 4]);
     assert!(source.truncated());
     assert!(source.warnings()[0].starts_with(&path.display().to_string()));

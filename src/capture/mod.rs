@@ -77,6 +77,13 @@ impl CaptureError {
     }
 }
 
+/// A libpcap timestamp read with nanosecond precision: `tv_usec` then holds
+/// nanoseconds (libpcap scales microsecond files up).
+#[allow(clippy::useless_conversion)] // time_t and suseconds_t are not i64 everywhere
+fn nano_timeval(tv: &libc::timeval) -> Timestamp {
+    Timestamp::from_secs_nanos(i64::from(tv.tv_sec), i64::from(tv.tv_usec))
+}
+
 /// libpcap's message without the crate's "libpcap error: " prefix: the CLI prints
 /// these after the file or interface name.
 fn pcap_detail(error: &pcap::Error) -> String {

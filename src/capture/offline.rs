@@ -158,7 +158,7 @@ impl LibpcapFile {
                     };
                     // With nanosecond precision requested, libpcap puts nanoseconds in
                     // tv_usec (and scales microsecond files up).
-                    let ts = Timestamp::from_secs_nanos(header.ts.tv_sec, header.ts.tv_usec);
+                    let ts = super::nano_timeval(&header.ts);
                     return LibpcapStep::Packet(PacketMeta {
                         ts,
                         wire_len: header.len,

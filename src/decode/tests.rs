@@ -246,12 +246,16 @@ fn ppp_link() {
 
 #[test]
 fn ipv6_extension_headers_are_skipped() {
-    let mut exts = Ipv6Extensions::default();
-    exts.hop_by_hop_options = Some(
-        Ipv6RawExtHeader::new_raw(IpNumber::IPV6_DESTINATION_OPTIONS, &[1, 4, 0, 0, 0, 0]).unwrap(),
-    );
-    exts.destination_options =
-        Some(Ipv6RawExtHeader::new_raw(IpNumber::TCP, &[1, 4, 0, 0, 0, 0]).unwrap());
+    let exts = Ipv6Extensions {
+        hop_by_hop_options: Some(
+            Ipv6RawExtHeader::new_raw(IpNumber::IPV6_DESTINATION_OPTIONS, &[1, 4, 0, 0, 0, 0])
+                .unwrap(),
+        ),
+        destination_options: Some(
+            Ipv6RawExtHeader::new_raw(IpNumber::TCP, &[1, 4, 0, 0, 0, 0]).unwrap(),
+        ),
+        ..Ipv6Extensions::default()
+    };
     let header = Ipv6Header {
         traffic_class: 0,
         flow_label: Ipv6FlowLabel::ZERO,
