@@ -83,6 +83,19 @@ fn benches(c: &mut Criterion) {
             black_box(tcp)
         })
     });
+    group.bench_function("libpcap (ns precision) + keepscope decode", |b| {
+        b.iter(|| {
+            let mut cap =
+                pcap::Capture::from_file_with_precision(&path, pcap::Precision::Nano).unwrap();
+            let mut tcp = 0u64;
+            while let Ok(p) = cap.next_packet() {
+                if let Decoded::Tcp(t) = decode(link, p.data) {
+                    tcp += u64::from(t.src.port) + t.payload.len() as u64;
+                }
+            }
+            black_box(tcp)
+        })
+    });
     group.bench_function("OfflineSource + keepscope decode", |b| {
         b.iter(|| {
             let mut source = OfflineSource::open(std::slice::from_ref(&path), None).unwrap();

@@ -133,7 +133,9 @@ fn several_files_are_read_in_the_order_given() {
     );
 
     let mut source = open(&[b.clone(), a.clone(), c, d]);
+    assert_eq!(source.current_input(), Some(b.display().to_string().as_str()));
     let packets = read_all(&mut source).unwrap();
+    assert_eq!(source.current_input(), None);
     // File order, not timestamp order.
     assert_eq!(ports_of(&packets), [3, 1, 2, 4]);
     let links: Vec<LinkKind> = packets.iter().map(|p| p.link).collect();

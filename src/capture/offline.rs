@@ -383,6 +383,11 @@ impl OfflineSource {
         self.links.iter().map(|link| link.name()).collect()
     }
 
+    /// The input being read (its path as given, or `stdin`); `None` once all are done.
+    pub fn current_input(&self) -> Option<&str> {
+        self.inputs.get(self.current).map(|input| input.name.as_str())
+    }
+
     /// Warnings about damaged input (a truncated last record, a bad block…), each one
     /// line naming the file.
     pub fn warnings(&self) -> &[String] {
