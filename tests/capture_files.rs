@@ -133,7 +133,9 @@ fn several_files_are_read_in_the_order_given() {
     );
 
     let mut source = open(&[b.clone(), a.clone(), c, d]);
+    assert_eq!(source.current_input(), Some(b.display().to_string().as_str()));
     let packets = read_all(&mut source).unwrap();
+    assert_eq!(source.current_input(), None);
     // File order, not timestamp order.
     assert_eq!(ports_of(&packets), [3, 1, 2, 4]);
     let links: Vec<LinkKind> = packets.iter().map(|p| p.link).collect();
@@ -535,7 +537,7 @@ fn mixed_pcapng_cut_short_in_the_fallback() {
     let (blocks, _) = mixed_blocks(false);
     let bytes = pcapng_bytes(&blocks);
     let path = dir.file("mixed-cut.pcapng", &bytes[..bytes.len() - 5]);
-    let mut source = open(&[path.clone()]);
+    let mut source = open(std::slice::from_ref(&path));
     assert_eq!(ports_of(&read_all(&mut source).unwrap()), [1, 2, 3, 4]);
     assert!(source.truncated());
     assert!(source.warnings()[0].starts_with(&path.display().to_string()));
@@ -735,5 +737,131 @@ fn stdin_dash_in_a_child_process() {
             stdout.contains("CHILD ports=[41, 42] links=[\"LINUX_SLL\"] progress_total=None"),
             "{stdout}"
         );
+    }
+}
+
+#[test]
+fn sources_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<OfflineSource>();
+    assert_send::<keepscope::capture::LiveSource>();
+    assert_send::<keepscope::capture::PacketWriter>();
+}
+
+#[test]
+fn unreadable_file_without_privileges() {
+    if let Some(path) = std::env::var_os("KEEPSCOPE_TEST_UNREADABLE_CHILD") {
+        // SAFETY: plain libc calls with constant arguments; glibc applies them to
+        // every thread of the process.
+        unsafe {
+            assert_eq!(libc::setgroups(0, std::ptr::null()), 0);
+            assert_eq!(libc::setgid(65534), 0);
+            assert_eq!(libc::setuid(65534), 0);
+        }
+        match OfflineSource::open(&[PathBuf::from(path)], None) {
+            Err(e @ CaptureError::Unreadable { .. }) => {
+                println!("CHILD exit={} {e}", e.exit_code())
+            }
+            Err(other) => println!("CHILD other error {other:?}"),
+            Ok(_) => println!("CHILD opened"),
+        }
+        return;
+    }
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("not root: cannot drop privileges in a child; skipping");
+        return;
+    }
+    let dir = TempCaptures::new();
+    let path = dir.file(
+        "private.pcap",
+        &pcap_bytes(LINKTYPE_ETHERNET, TsPrecision::Micro, &[]),
+    );
+    // Readable by root only.
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "unreadable_file_without_privileges",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("KEEPSCOPE_TEST_UNREADABLE_CHILD", &path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let expected = format!(
+        "CHILD exit=1 {}: cannot read: permission denied",
+        path.display()
+    );
+    assert!(stdout.contains(&expected), "{stdout}");
+}
+
+#[test]
+fn a_quiet_stream_delivers_what_has_arrived() {
+    // A live producer (`dumpcap -w - | keepscope …`) writes the headers and a packet,
+    // then goes quiet: opening and the first packet must not wait for more.
+    let dir = TempCaptures::new();
+    let first = frame(Link::Ethernet, 1, 1, b"first");
+    let second = frame(Link::Ethernet, 2, 1, b"second");
+    let pcap = pcap_bytes(
+        LINKTYPE_ETHERNET,
+        TsPrecision::Micro,
+        &[
+            Record::new(ts(1, 0), first.clone()),
+            Record::new(ts(2, 0), second.clone()),
+        ],
+    );
+    let pcap_split = pcap.len() - (16 + second.len());
+    let second_len = second.len();
+    let ng = pcapng_with_interfaces(
+        &[(LINKTYPE_ETHERNET, None)],
+        &[(0, ts(1, 0), first), (0, ts(2, 0), second)],
+    );
+    // The last enhanced packet block: 32 bytes of framing plus the padded frame.
+    let ng_split = ng.len() - (32 + second_len.next_multiple_of(4));
+    for (name, bytes, split) in [
+        ("quiet-pcap.fifo", pcap, pcap_split),
+        ("quiet-ng.fifo", ng, ng_split),
+    ] {
+        let path = dir.dir.path().join(name);
+        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let (go_on, wait) = std::sync::mpsc::channel::<()>();
+        let writer_path = path.clone();
+        let writer = std::thread::spawn(move || {
+            let mut fifo = std::fs::OpenOptions::new()
+                .write(true)
+                .open(writer_path)
+                .unwrap();
+            fifo.write_all(&bytes[..split]).unwrap();
+            fifo.flush().unwrap();
+            // Quiet until the reader got the first packet (or a generous timeout).
+            let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
+            fifo.write_all(&bytes[split..]).unwrap();
+        });
+        let started = std::time::Instant::now();
+        let mut source = open(&[path]);
+        let first = source
+            .next_packet()
+            .unwrap()
+            .expect("first packet")
+            .data
+            .to_vec();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{name}: waited for more input"
+        );
+        go_on.send(()).unwrap();
+        let mut packets = vec![OwnedPacket {
+            ts: ts(1, 0),
+            wire_len: first.len() as u32,
+            link: LinkKind::Ethernet,
+            data: first,
+        }];
+        packets.extend(read_all(&mut source).unwrap());
+        assert_eq!(ports_of(&packets), [1, 2], "{name}");
+        writer.join().unwrap();
     }
 }

@@ -191,6 +191,15 @@ fn corpus_link_types_are_recognised() {
     assert_eq!(link("bgp-addpath.pcap"), ["RAW"]);
     assert_eq!(link("bgp_vpn_attrset.pcap"), ["PPP"]);
     assert_eq!(link("print-flags.pcap"), ["EN10MB"]);
+    // NFLOG: zeek's HTTP over iptables' log target.
+    let nflog = tally(&corpus_dir().join("zeek/core.nflog/nflog-http.pcap"));
+    assert_eq!(nflog.link_types, ["NFLOG"]);
+    assert_eq!(nflog.tcp, nflog.packets);
+    // VXLAN: zeek's HTTP inside UDP port 4789; every packet carries the inner TCP.
+    let vxlan = tally(
+        &corpus_dir().join("zeek/core.tunnels.analyzer-confirmation/vxlan-encapsulated-http.pcap"),
+    );
+    assert_eq!((vxlan.tcp, vxlan.packets), (12, 12));
     assert_eq!(LinkKind::from_linktype(129).name(), "LINKTYPE_129");
 }
 
@@ -229,7 +238,7 @@ fn every_corpus_capture_opens_and_decodes() {
         }
     }
     // The captures where no TCP decodes, and why. The manifest says 0 TCP streams
-    // for every one of them except the unsupported link types and the two tunnels.
+    // for every one of them except the unsupported link types.
     let expected = [
         "linktypes/arcnet-rfc1201-arp-icmp-http.pcap", // ARCNET: not decoded
         "linktypes/ipoib.pcap",                        // IP over InfiniBand: not decoded
@@ -237,7 +246,6 @@ fn every_corpus_capture_opens_and_decodes() {
         "malformed/ipv6_invalid_length.pcap",
         "malformed/ipv6hdr-heapoverflow.pcap",
         "malformed/tcp_header_heapoverflow.pcap",
-        "zeek/core.nflog/nflog-http.pcap", // NFLOG (239): not decoded
         "zeek/core.truncation/icmp-header-trunc.pcap",
         "zeek/core.truncation/icmp-payload-trunc.pcap",
         "zeek/core.truncation/ip-discarder-truncated-tcp-oob.pcapng",
@@ -248,7 +256,6 @@ fn every_corpus_capture_opens_and_decodes() {
         "zeek/core.truncation/ipv4-truncated-broken-header.pcap",
         "zeek/core.truncation/mpls-6in6-6in6-4in6-trunc.pcap", // IP-in-IP tunnel, cut
         "zeek/core.truncation/trunc-hdr.pcap",
-        "zeek/core.tunnels.analyzer-confirmation/vxlan-encapsulated-http.pcap", // VXLAN: not decapsulated
     ];
     assert_eq!(without_tcp, expected);
 }

@@ -16,7 +16,6 @@ use pcap::{Active, Capture, Device, Linktype, Packet, PacketHeader, Precision, S
 
 use super::{pcap_detail, CaptureError, RawPacket};
 use crate::decode::LinkKind;
-use crate::time::Timestamp;
 
 /// How to open a live capture.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,7 +175,7 @@ fn raw_packet<'a>(packet: &Packet<'a>, link: LinkKind) -> RawPacket<'a> {
     let header = packet.header;
     RawPacket {
         // Nanosecond precision: tv_usec holds nanoseconds.
-        ts: Timestamp::from_secs_nanos(header.ts.tv_sec, header.ts.tv_usec),
+        ts: super::nano_timeval(&header.ts),
         wire_len: header.len,
         link,
         data: packet.data,
@@ -257,8 +256,8 @@ impl PacketWriter {
         let header = PacketHeader {
             // The file is nanosecond-precision: the "microseconds" field holds ns.
             ts: libc::timeval {
-                tv_sec: nanos.div_euclid(1_000_000_000),
-                tv_usec: nanos.rem_euclid(1_000_000_000),
+                tv_sec: nanos.div_euclid(1_000_000_000) as libc::time_t,
+                tv_usec: nanos.rem_euclid(1_000_000_000) as libc::suseconds_t,
             },
             caplen: u32::try_from(packet.data.len()).unwrap_or(u32::MAX),
             len: packet

@@ -3,6 +3,16 @@
 //! have different link types (libpcap refuses those). Live capture is in `live`.
 //!
 //! INTERFACE (fixed): `RawPacket`, `PacketSource`, `CaptureError`, `OfflineSource`.
+//! Added: `live::{LiveConfig, LiveSource, PacketWriter, InterfaceInfo,
+//! list_interfaces}` (re-exported here) and `CaptureError::Write`.
+//!
+//! Layout:
+//! - `input`: opens a path or `-`, sniffs the magic, decompresses gzip on a pump
+//!   thread into a pipe (libpcap wants a descriptor), puts sniffed stream bytes back.
+//! - `offline`: `OfflineSource`, one reader per file, libpcap first.
+//! - `ng`: the pcap-parser reader for mixed-link-type pcapng (and pcapng streams).
+//! - `bpf`: offline BPF filtering with libpcap's `pcap_offline_filter`, per link type.
+//! - `live`: live capture (non-blocking handle + poll(2) + dispatch), `-w` writer.
 
 use crate::decode::LinkKind;
 use crate::time::Timestamp;
@@ -65,6 +75,13 @@ impl CaptureError {
             _ => 1,
         }
     }
+}
+
+/// A libpcap timestamp read with nanosecond precision: `tv_usec` then holds
+/// nanoseconds (libpcap scales microsecond files up).
+#[allow(clippy::useless_conversion)] // time_t and suseconds_t are not i64 everywhere
+fn nano_timeval(tv: &libc::timeval) -> Timestamp {
+    Timestamp::from_secs_nanos(i64::from(tv.tv_sec), i64::from(tv.tv_usec))
 }
 
 /// libpcap's message without the crate's "libpcap error: " prefix: the CLI prints

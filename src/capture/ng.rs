@@ -351,16 +351,31 @@ impl NgFile {
 
 /// pcap-parser checks the section header after a single `read`, which on a pipe (or
 /// behind the sniffed bytes put back in front) may return just a few bytes. The
-/// first read therefore waits for a fair amount of data; later ones pass through
-/// (a short read there only means another refill).
+/// first read therefore waits until the whole section header is there, and no
+/// longer (a live pipe may be quiet after it); later reads pass through, a short
+/// read there only means another refill.
 struct FillFirstRead {
     inner: Box<dyn Read + Send>,
     first: bool,
 }
 
-/// Enough for any section header seen in practice, small enough not to stall a
-/// slow live pipe for long.
-const FIRST_READ: usize = 64 << 10;
+/// Block type, block length, byte-order magic: enough to know the SHB's length.
+const SHB_PREFIX: usize = 12;
+
+impl FillFirstRead {
+    /// Reads into `buf[*filled..want]` until `want` bytes are there or the input ends.
+    fn fill(&mut self, buf: &mut [u8], filled: &mut usize, want: usize) -> std::io::Result<()> {
+        while *filled < want {
+            match self.inner.read(&mut buf[*filled..want]) {
+                Ok(0) => break,
+                Ok(n) => *filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
 
 impl Read for FillFirstRead {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -368,16 +383,16 @@ impl Read for FillFirstRead {
             return self.inner.read(buf);
         }
         self.first = false;
-        let want = buf.len().min(FIRST_READ);
         let mut filled = 0;
-        while filled < want {
-            match self.inner.read(&mut buf[filled..want]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if filled == 0 => return Err(e),
-                Err(_) => break,
-            }
+        self.fill(buf, &mut filled, SHB_PREFIX.min(buf.len()))?;
+        if filled == SHB_PREFIX {
+            let length = match buf[8..12] {
+                [0x4d, 0x3c, 0x2b, 0x1a] => u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]),
+                [0x1a, 0x2b, 0x3c, 0x4d] => u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]),
+                _ => 0, // not a section header: let pcap-parser say so
+            };
+            let want = usize::try_from(length).unwrap_or(usize::MAX).min(buf.len());
+            self.fill(buf, &mut filled, want)?;
         }
         Ok(filled)
     }

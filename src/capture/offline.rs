@@ -158,7 +158,7 @@ impl LibpcapFile {
                     };
                     // With nanosecond precision requested, libpcap puts nanoseconds in
                     // tv_usec (and scales microsecond files up).
-                    let ts = Timestamp::from_secs_nanos(header.ts.tv_sec, header.ts.tv_usec);
+                    let ts = super::nano_timeval(&header.ts);
                     return LibpcapStep::Packet(PacketMeta {
                         ts,
                         wire_len: header.len,
@@ -381,6 +381,11 @@ impl OfflineSource {
     /// Link types seen so far, as libpcap names (`EN10MB`, `LINUX_SLL2`…), deduplicated.
     pub fn link_types(&self) -> Vec<String> {
         self.links.iter().map(|link| link.name()).collect()
+    }
+
+    /// The input being read (its path as given, or `stdin`); `None` once all are done.
+    pub fn current_input(&self) -> Option<&str> {
+        self.inputs.get(self.current).map(|input| input.name.as_str())
     }
 
     /// Warnings about damaged input (a truncated last record, a bad block…), each one

@@ -4,8 +4,7 @@
 
 use std::net::IpAddr;
 
-use etherparse::err::Layer;
-use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{IpNumber, LaxIpSlice, TcpSlice};
 
 use super::link::IpVersion;
 use super::{DecodeError, Decoded, Endpoint, TcpFlags, TcpSegment};
@@ -17,8 +16,21 @@ const IPV6_HOP_BY_HOP: u8 = 0;
 /// Hop-by-hop option type of the Jumbo Payload option (RFC 2675).
 const OPTION_JUMBO: u8 = 0xC2;
 
+/// Whether to look inside tunnels. Only the outermost packet does, so a crafted
+/// tunnel inside a tunnel costs one level, not a recursion as deep as the frame.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) enum Tunnels {
+    Follow,
+    Ignore,
+}
+
 /// Decodes an IP packet (starting at its header) that should carry TCP.
-pub(super) fn decode_ip(packet: &[u8], version: IpVersion, vlan: u32) -> Decoded<'_> {
+pub(super) fn decode_ip(
+    packet: &[u8],
+    version: IpVersion,
+    vlan: u32,
+    tunnels: Tunnels,
+) -> Decoded<'_> {
     let Some(first) = packet.first() else {
         return Decoded::Malformed(DecodeError::Ip);
     };
@@ -31,15 +43,18 @@ pub(super) fn decode_ip(packet: &[u8], version: IpVersion, vlan: u32) -> Decoded
     if !version_ok {
         return Decoded::Malformed(DecodeError::Ip);
     }
-    let Ok(sliced) = LaxSlicedPacket::from_ip(packet) else {
+    // etherparse's lax IP slicer (the IP step of `LaxSlicedPacket::from_ip`, without
+    // building the whole sliced packet): a length beyond the captured bytes is an
+    // incomplete payload, not an error.
+    let Ok((ip, extension_error)) = LaxIpSlice::from_slice(packet) else {
         return Decoded::Malformed(DecodeError::Ip);
     };
 
     // Addresses and where the packet ends on the wire (offset from `packet`), when
     // the header says: a TSO super-segment has a zero IPv4 total length and a
     // jumbogram a zero IPv6 payload length plus a hop-by-hop option.
-    let (src_ip, dst_ip, ip_payload, wire_end) = match &sliced.net {
-        Some(LaxNetSlice::Ipv4(v4)) => {
+    let (src_ip, dst_ip, wire_end) = match &ip {
+        LaxIpSlice::Ipv4(v4) => {
             let header = v4.header();
             let total = usize::from(header.total_len());
             let header_len = header.slice().len();
@@ -47,11 +62,10 @@ pub(super) fn decode_ip(packet: &[u8], version: IpVersion, vlan: u32) -> Decoded
             (
                 IpAddr::V4(header.source_addr()),
                 IpAddr::V4(header.destination_addr()),
-                v4.payload(),
                 wire_end,
             )
         }
-        Some(LaxNetSlice::Ipv6(v6)) => {
+        LaxIpSlice::Ipv6(v6) => {
             let header = v6.header();
             let payload_length = usize::from(header.payload_length());
             let wire_end = if payload_length > 0 {
@@ -62,32 +76,31 @@ pub(super) fn decode_ip(packet: &[u8], version: IpVersion, vlan: u32) -> Decoded
             (
                 IpAddr::V6(header.source_addr()),
                 IpAddr::V6(header.destination_addr()),
-                v6.payload(),
                 wire_end,
             )
         }
-        Some(LaxNetSlice::Arp(_)) => return Decoded::NotTcp,
-        None => return Decoded::Malformed(DecodeError::Ip),
     };
+    let ip_payload = ip.payload();
 
     // Fragments are counted and skipped: reassembling them needs buffering that a
     // hostile capture could blow up, and TCP over fragmented IP is rare.
     if ip_payload.fragmented {
         return Decoded::NotTcp;
     }
-    if let Some((_, layer)) = &sliced.stop_err {
-        if *layer != Layer::TcpHeader {
-            // An extension header (IPv6 options, IPsec AH) is cut or invalid.
-            return Decoded::Malformed(DecodeError::Ip);
-        }
+    if extension_error.is_some() {
+        // An extension header (IPv6 options, IPsec AH) is cut or invalid.
+        return Decoded::Malformed(DecodeError::Ip);
+    }
+    if ip_payload.ip_number == IpNumber::UDP && tunnels == Tunnels::Follow {
+        return vxlan(ip_payload.payload);
     }
     if ip_payload.ip_number != IpNumber::TCP {
         return Decoded::NotTcp;
     }
     let tcp_start = offset_in(packet, ip_payload.payload);
 
-    match &sliced.transport {
-        Some(TransportSlice::Tcp(tcp)) => {
+    match TcpSlice::from_slice(ip_payload.payload) {
+        Ok(tcp) => {
             let payload = tcp.payload();
             let payload_start = tcp_start + tcp.header_slice().len();
             let on_wire = wire_end.map_or(0, |end| end.saturating_sub(payload_start));
@@ -115,7 +128,7 @@ pub(super) fn decode_ip(packet: &[u8], version: IpVersion, vlan: u32) -> Decoded
                 payload_len: clamp_u32(on_wire.max(payload.len())),
             })
         }
-        _ => tcp_header_cut_by_snaplen(
+        Err(_) => tcp_header_cut_by_snaplen(
             ip_payload.payload,
             tcp_start,
             wire_end,
@@ -123,6 +136,36 @@ pub(super) fn decode_ip(packet: &[u8], version: IpVersion, vlan: u32) -> Decoded
             dst_ip,
             vlan,
         ),
+    }
+}
+
+/// The IANA port of VXLAN (RFC 7348).
+const VXLAN_PORT: u16 = 4789;
+const VXLAN_HEADER_LEN: usize = 8;
+/// The "VNI present" flag, the one flag RFC 7348 defines.
+const VXLAN_FLAG_VNI: u8 = 0x08;
+
+/// VXLAN (UDP to port 4789, 8-byte header, then an Ethernet frame): data-centre
+/// overlays carry whole HTTP conversations this way, and the inner connection is
+/// the one to analyse. Any other UDP is not TCP. The VNI is not folded into the
+/// flow: inner addresses are assumed unique across the capture.
+fn vxlan(udp: &[u8]) -> Decoded<'_> {
+    let is_vxlan = udp.get(2..4) == Some(&VXLAN_PORT.to_be_bytes()[..])
+        && udp.get(8).is_some_and(|flags| flags & VXLAN_FLAG_VNI != 0);
+    if !is_vxlan {
+        return Decoded::NotTcp;
+    }
+    let Some(inner) = udp.get(8 + VXLAN_HEADER_LEN..) else {
+        return Decoded::Malformed(DecodeError::Link);
+    };
+    match super::link::strip(super::LinkKind::Ethernet, inner) {
+        Ok(super::link::Network::Ip {
+            packet,
+            version,
+            vlan,
+        }) => decode_ip(packet, version, vlan, Tunnels::Ignore),
+        Ok(super::link::Network::NotIp) => Decoded::NotTcp,
+        Err(error) => Decoded::Malformed(error),
     }
 }
 

@@ -75,6 +75,7 @@ pub(super) fn strip(link: LinkKind, frame: &[u8]) -> LinkResult<'_> {
         LinkKind::Ipv4 => Ok(ip(frame, IpVersion::V4, 0)),
         LinkKind::Ipv6 => Ok(ip(frame, IpVersion::V6, 0)),
         LinkKind::Ppp => ppp(frame, 0),
+        LinkKind::Nflog => nflog(frame),
         LinkKind::Unsupported(_) => Err(DecodeError::UnsupportedLink),
     }
 }
@@ -155,6 +156,57 @@ fn af_version(af: u32) -> Option<IpVersion> {
         AF_INET6_BSD | AF_INET6_FREEBSD | AF_INET6_DARWIN => Some(IpVersion::V6),
         _ => None,
     }
+}
+
+/// The TLV type of NFLOG's packet payload (NFULA_PAYLOAD).
+const NFULA_PAYLOAD: u16 = 9;
+/// Real NFLOG records carry about a dozen attributes.
+const MAX_NFLOG_TLVS: usize = 64;
+/// NFLOG's address family for IPv6 is Linux's AF_INET6.
+const AF_INET6_LINUX: u8 = 10;
+
+/// Linux NFLOG (iptables `-j NFLOG`): family, version, resource id, then TLVs whose
+/// length and type are in the capturing host's byte order; the payload TLV holds the
+/// IP packet.
+fn nflog(frame: &[u8]) -> LinkResult<'_> {
+    let header = frame.get(..4).ok_or(DecodeError::Link)?;
+    let version = match header[0] {
+        2 => IpVersion::V4,
+        AF_INET6_LINUX => IpVersion::V6,
+        _ => IpVersion::Any,
+    };
+    let mut rest = &frame[4..];
+    for _ in 0..MAX_NFLOG_TLVS {
+        if rest.is_empty() {
+            return Ok(Network::NotIp);
+        }
+        let tlv = rest.get(..4).ok_or(DecodeError::Link)?;
+        // Types are small numbers: whichever byte order makes this one small is the
+        // writer's.
+        let (length, tlv_type) = if u16::from_le_bytes([tlv[2], tlv[3]]) < 0x100 {
+            (
+                u16::from_le_bytes([tlv[0], tlv[1]]),
+                u16::from_le_bytes([tlv[2], tlv[3]]),
+            )
+        } else {
+            (
+                u16::from_be_bytes([tlv[0], tlv[1]]),
+                u16::from_be_bytes([tlv[2], tlv[3]]),
+            )
+        };
+        let length = usize::from(length);
+        if length < 4 {
+            return Err(DecodeError::Link);
+        }
+        if tlv_type == NFULA_PAYLOAD {
+            // A payload cut by the snaplen is still the start of the IP packet.
+            let end = length.min(rest.len());
+            return Ok(ip(&rest[4..end], version, 0));
+        }
+        let padded = length.next_multiple_of(4);
+        rest = rest.get(padded..).ok_or(DecodeError::Link)?;
+    }
+    Ok(Network::NotIp)
 }
 
 /// Adds one 12-bit VLAN id to the folded value: two tags fit side by side, a third
@@ -332,6 +384,10 @@ mod tests {
         assert_eq!(strip(LinkKind::Null, &[2, 0, 0]), Err(DecodeError::Link));
         assert_eq!(strip(LinkKind::Ppp, &[0xFF, 0x03]), Err(DecodeError::Link));
         assert_eq!(
+            strip(LinkKind::Nflog, &[2, 0, 0, 0, 8, 0]),
+            Err(DecodeError::Link)
+        );
+        assert_eq!(
             strip(LinkKind::Ethernet, &eth(ETHERTYPE_MPLS_UNICAST, &[0, 0, 0])),
             Err(DecodeError::Link)
         );
@@ -442,6 +498,49 @@ mod tests {
                 "{prefix:?}"
             );
         }
+    }
+
+    #[test]
+    fn nflog_payload_tlv() {
+        // Header (AF_INET, v0, resource 0), a 5-byte prefix TLV (padded to 8), the
+        // payload TLV; little-endian TLVs, then the same big-endian.
+        let mut le = vec![2, 0, 0, 0];
+        le.extend_from_slice(&[9, 0, 10, 0, b'p', b'r', b'e', b'f', b'x', 0, 0, 0]);
+        le.extend_from_slice(&((4 + IP.len()) as u16).to_le_bytes());
+        le.extend_from_slice(&9u16.to_le_bytes());
+        le.extend_from_slice(IP);
+        assert_eq!(
+            strip(LinkKind::Nflog, &le),
+            Ok(Network::Ip {
+                packet: IP,
+                version: IpVersion::V4,
+                vlan: 0
+            })
+        );
+
+        let mut be = vec![10, 0, 0, 0];
+        be.extend_from_slice(&((4 + IP.len()) as u16).to_be_bytes());
+        be.extend_from_slice(&9u16.to_be_bytes());
+        be.extend_from_slice(IP);
+        assert_eq!(
+            strip(LinkKind::Nflog, &be),
+            Ok(Network::Ip {
+                packet: IP,
+                version: IpVersion::V6,
+                vlan: 0
+            })
+        );
+
+        // No payload TLV, a zero-length TLV, a cut header.
+        assert_eq!(
+            strip(LinkKind::Nflog, &[2, 0, 0, 0, 8, 0, 10, 0, 1, 2, 3, 4]),
+            Ok(Network::NotIp)
+        );
+        assert_eq!(
+            strip(LinkKind::Nflog, &[2, 0, 0, 0, 0, 0, 10, 0]),
+            Err(DecodeError::Link)
+        );
+        assert_eq!(strip(LinkKind::Nflog, &[2, 0]), Err(DecodeError::Link));
     }
 
     #[test]

@@ -246,12 +246,16 @@ fn ppp_link() {
 
 #[test]
 fn ipv6_extension_headers_are_skipped() {
-    let mut exts = Ipv6Extensions::default();
-    exts.hop_by_hop_options = Some(
-        Ipv6RawExtHeader::new_raw(IpNumber::IPV6_DESTINATION_OPTIONS, &[1, 4, 0, 0, 0, 0]).unwrap(),
-    );
-    exts.destination_options =
-        Some(Ipv6RawExtHeader::new_raw(IpNumber::TCP, &[1, 4, 0, 0, 0, 0]).unwrap());
+    let exts = Ipv6Extensions {
+        hop_by_hop_options: Some(
+            Ipv6RawExtHeader::new_raw(IpNumber::IPV6_DESTINATION_OPTIONS, &[1, 4, 0, 0, 0, 0])
+                .unwrap(),
+        ),
+        destination_options: Some(
+            Ipv6RawExtHeader::new_raw(IpNumber::TCP, &[1, 4, 0, 0, 0, 0]).unwrap(),
+        ),
+        ..Ipv6Extensions::default()
+    };
     let header = Ipv6Header {
         traffic_class: 0,
         flow_label: Ipv6FlowLabel::ZERO,
@@ -418,6 +422,54 @@ fn ipv6_jumbogram_length_comes_from_the_hop_by_hop_option() {
 }
 
 #[test]
+fn vxlan_is_decapsulated_once() {
+    let inner = ethernet_tcp(PAYLOAD);
+    let vxlan_frame = |inner: &[u8], port: u16| {
+        let mut vxlan = vec![0x08, 0, 0, 0, 0, 0, 42, 0];
+        vxlan.extend_from_slice(inner);
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([3; 6], [4; 6])
+            .ipv4([192, 168, 0, 1], [192, 168, 0, 2], 64)
+            .udp(50000, port)
+            .write(&mut out, &vxlan)
+            .unwrap();
+        out
+    };
+    let outer = vxlan_frame(&inner, 4789);
+    assert_v4_segment(&tcp(decode(LinkKind::Ethernet, &outer)), PAYLOAD);
+    // Another UDP port is just UDP.
+    assert!(matches!(
+        decode(LinkKind::Ethernet, &vxlan_frame(&inner, 4790)),
+        Decoded::NotTcp
+    ));
+    // VXLAN inside VXLAN is not followed.
+    let nested = vxlan_frame(&outer, 4789);
+    assert!(matches!(
+        decode(LinkKind::Ethernet, &nested),
+        Decoded::NotTcp
+    ));
+    // A cut inner frame is a link error.
+    assert!(matches!(
+        decode(LinkKind::Ethernet, &outer[..14 + 20 + 8 + 8 + 6]),
+        Decoded::Malformed(DecodeError::Link)
+    ));
+}
+
+#[test]
+fn broken_udp_is_not_malformed_ip() {
+    let mut udp = Vec::new();
+    PacketBuilder::ipv4(SRC4, DST4, 64)
+        .udp(53, 53)
+        .write(&mut udp, b"")
+        .unwrap();
+    // IP total length covers a UDP header that the capture cut.
+    assert!(matches!(
+        decode(LinkKind::RawIp, &udp[..24]),
+        Decoded::NotTcp
+    ));
+}
+
+#[test]
 fn unsupported_link_types() {
     let frame = ethernet_tcp(PAYLOAD);
     assert!(matches!(
@@ -437,6 +489,7 @@ fn link_kind_numbers_and_names() {
         (113, LinkKind::LinuxSll, "LINUX_SLL"),
         (228, LinkKind::Ipv4, "IPV4"),
         (229, LinkKind::Ipv6, "IPV6"),
+        (239, LinkKind::Nflog, "NFLOG"),
         (276, LinkKind::LinuxSll2, "LINUX_SLL2"),
     ];
     for (number, kind, name) in table {
@@ -454,7 +507,8 @@ fn link_kind_numbers_and_names() {
     assert!(!LinkKind::Unsupported(129).is_supported());
 }
 
-const ALL_LINKS: [LinkKind; 11] = [
+const ALL_LINKS: [LinkKind; 12] = [
+    LinkKind::Nflog,
     LinkKind::Ethernet,
     LinkKind::LinuxSll,
     LinkKind::LinuxSll2,
