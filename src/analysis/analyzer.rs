@@ -38,6 +38,10 @@ pub struct TransactionContext {
     pub server: String,
 }
 
+/// Idle time (seconds) a persistent connection must have had before a new one from
+/// the same client to the same server counts as a missed reuse.
+const MISSED_REUSE_MIN_IDLE_S: f64 = 0.05;
+
 struct Conn {
     state: ConnState,
     /// Created on the first payload byte, so connections without payload cost no
@@ -121,7 +125,10 @@ impl<S: ConnectionSink> Analyzer<S> {
                 continue;
             }
             let idle_since = o.txs.last().and_then(|tx| tx.response.as_ref()).and_then(|r| r.end)?;
-            if idle_since <= ts {
+            // A connection idle for less than this was most likely still being read
+            // when the client picked a connection for its next request (pools
+            // race like that); only a connection left idle longer was really passed over.
+            if ts.secs_since(idle_since) >= MISSED_REUSE_MIN_IDLE_S {
                 return Some(format!(
                     "client opened a new connection while its connection #{} to the same server had been idle for {:.1} s",
                     other,

@@ -105,17 +105,22 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
         }
     }
 
-    // request_after_close: a request after `Connection: close` was announced by an
-    // earlier message on this connection.
-    let announcing_tx = c.txs.iter().position(|tx| {
-        let close_in = |v: &Option<String>| {
-            v.as_deref().map(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))).unwrap_or(false)
-        };
-        tx.request.as_ref().map(|r| close_in(&r.head.connection)).unwrap_or(false)
-            || tx.response.as_ref().map(|r| close_in(&r.head.connection)).unwrap_or(false)
+    // request_after_close: a request sent after `Connection: close` was announced
+    // by an earlier message on this connection — after the announcement was on the
+    // wire, so a pipelined request already in flight does not count.
+    let close_in = |v: &Option<String>| {
+        v.as_deref().map(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))).unwrap_or(false)
+    };
+    let announcement = c.txs.iter().enumerate().find_map(|(i, tx)| {
+        let by_request = tx.request.as_ref().filter(|r| close_in(&r.head.connection)).map(|r| r.ts_first);
+        let by_response = tx.response.as_ref().filter(|r| close_in(&r.head.connection)).map(|r| r.ts_first);
+        by_request.or(by_response).map(|ts| (i, ts))
     });
-    if let Some(a) = announcing_tx {
-        if let Some((j, tx)) = c.txs.iter().enumerate().skip(a + 1).find(|(_, tx)| tx.request.is_some()) {
+    if let Some((a, announced_at)) = announcement {
+        let late = c.txs.iter().enumerate().skip(a + 1).find(|(_, tx)| {
+            tx.request.as_ref().is_some_and(|r| r.ts_first >= announced_at)
+        });
+        if let Some((j, tx)) = late {
             let req = tx.request.as_ref().expect("filtered on request");
             push!(
                 kind::REQUEST_AFTER_CLOSE,
