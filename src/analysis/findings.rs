@@ -260,3 +260,100 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
     rec.findings = kinds;
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::connection::tests::{ep, req, resp, t};
+    use crate::http::{Framing, HttpEvent, Version};
+
+    fn conn() -> ConnState {
+        let mut c = ConnState::new(7, ep(40000), ep(80), true, true, t(0));
+        c.protocol = Protocol::Http1;
+        c
+    }
+
+    fn exchange(c: &mut ConnState, index: u64, at: i64, connection: Option<&str>, resp_connection: Option<&str>) {
+        let v = Version::Http11;
+        c.on_http_event(HttpEvent::RequestHead { index, ts_first: t(at), ts_head: t(at), head: req("GET", "/x", v, connection, None) });
+        c.on_http_event(HttpEvent::MessageEnd { dir: Dir::ClientToServer, ts: t(at), body_bytes: 0, framing: Framing::None, complete: true });
+        c.on_http_event(HttpEvent::ResponseHead { answers: Some(index), interim: false, ts_first: t(at + 1), ts_head: t(at + 1), head: resp(200, v, resp_connection) });
+        c.on_http_event(HttpEvent::MessageEnd { dir: Dir::ServerToClient, ts: t(at + 2), body_bytes: 5, framing: Framing::ContentLength, complete: true });
+    }
+
+    fn unanswered(c: &mut ConnState, index: u64, at: i64) {
+        c.on_http_event(HttpEvent::RequestHead { index, ts_first: t(at), ts_head: t(at), head: req("GET", "/late", Version::Http11, None, None) });
+    }
+
+    fn kinds(c: &ConnState) -> Vec<String> {
+        let mut rec = c.to_record();
+        connection_findings(c, &mut rec).into_iter().map(|f| f.kind).collect()
+    }
+
+    #[test]
+    fn idle_close_then_stale_reuse() {
+        let mut c = conn();
+        exchange(&mut c, 0, 0, None, None);
+        c.on_close_flag(Dir::ServerToClient, CloseHow::Fin, t(5000));
+        unanswered(&mut c, 1, 5400);
+        c.on_close_flag(Dir::ServerToClient, CloseHow::Rst, t(5401));
+        let k = kinds(&c);
+        assert!(k.contains(&kind::IDLE_CLOSE_UNANNOUNCED.to_string()), "{k:?}");
+        assert!(k.contains(&kind::STALE_REUSE.to_string()), "{k:?}");
+        assert!(!k.contains(&kind::NO_RESPONSE.to_string()), "stale reuse explains the missing response: {k:?}");
+    }
+
+    #[test]
+    fn rst_answering_a_request_is_stale_reuse() {
+        let mut c = conn();
+        exchange(&mut c, 0, 0, None, None);
+        unanswered(&mut c, 1, 3000);
+        c.on_close_flag(Dir::ServerToClient, CloseHow::Rst, t(3001));
+        assert_eq!(kinds(&c), vec![kind::STALE_REUSE.to_string()]);
+    }
+
+    #[test]
+    fn announced_or_non_persistent_closes_are_not_unannounced() {
+        let mut c = conn();
+        exchange(&mut c, 0, 0, None, Some("close"));
+        c.on_close_flag(Dir::ServerToClient, CloseHow::Fin, t(3));
+        assert!(kinds(&c).is_empty(), "{:?}", kinds(&c));
+
+        let mut c = conn();
+        let v = Version::Http10;
+        c.on_http_event(HttpEvent::RequestHead { index: 0, ts_first: t(0), ts_head: t(0), head: req("GET", "/", v, None, None) });
+        c.on_http_event(HttpEvent::ResponseHead { answers: Some(0), interim: false, ts_first: t(1), ts_head: t(1), head: resp(200, v, None) });
+        c.on_http_event(HttpEvent::MessageEnd { dir: Dir::ServerToClient, ts: t(2), body_bytes: 5, framing: Framing::ContentLength, complete: true });
+        c.on_close_flag(Dir::ServerToClient, CloseHow::Fin, t(3));
+        assert!(kinds(&c).is_empty(), "HTTP/1.0 without keep-alive closes by design: {:?}", kinds(&c));
+    }
+
+    #[test]
+    fn request_after_close_counts_only_requests_sent_after_the_announcement() {
+        // Pipelined: the second request left before the close was announced.
+        let mut c = conn();
+        c.on_http_event(HttpEvent::RequestHead { index: 0, ts_first: t(0), ts_head: t(0), head: req("GET", "/a", Version::Http11, None, None) });
+        unanswered(&mut c, 1, 1);
+        c.on_http_event(HttpEvent::ResponseHead { answers: Some(0), interim: false, ts_first: t(5), ts_head: t(5), head: resp(200, Version::Http11, Some("close")) });
+        assert!(!kinds(&c).contains(&kind::REQUEST_AFTER_CLOSE.to_string()));
+
+        // Sent after reading the announcement.
+        let mut c = conn();
+        exchange(&mut c, 0, 0, None, Some("close"));
+        unanswered(&mut c, 1, 10);
+        assert!(kinds(&c).contains(&kind::REQUEST_AFTER_CLOSE.to_string()));
+    }
+
+    #[test]
+    fn unanswered_keepalive_probes() {
+        let mut c = conn();
+        c.on_probe(Dir::ClientToServer, t(1000));
+        c.on_probe_ack(Dir::ClientToServer);
+        c.on_probe(Dir::ClientToServer, t(2000));
+        let mut rec = c.to_record();
+        let found = connection_findings(&c, &mut rec);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].kind, kind::KEEPALIVE_UNANSWERED);
+        assert!(found[0].message.starts_with("1 of 2"), "{}", found[0].message);
+    }
+}
