@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use etherparse::err::Layer;
 use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
-use super::link::IpVersion;
-use super::{DecodeError, Decoded, Endpoint, TcpFlags, TcpSegment};
+use super::link::{self, IpVersion, Network};
+use super::{DecodeError, Decoded, Endpoint, LinkKind, TcpFlags, TcpSegment};
 
 const IPV6_HEADER_LEN: usize = 40;
 const TCP_MIN_HEADER_LEN: usize = 20;
@@ -17,8 +17,51 @@ const IPV6_HOP_BY_HOP: u8 = 0;
 /// Hop-by-hop option type of the Jumbo Payload option (RFC 2675).
 const OPTION_JUMBO: u8 = 0xC2;
 
+/// IANA's UDP port for VXLAN (RFC 7348).
+const VXLAN_PORT: u16 = 4789;
+const VXLAN_HEADER_LEN: usize = 8;
+/// The I flag of the VXLAN header: the VNI field is valid.
+const VXLAN_FLAG_VNI: u8 = 0x08;
+/// Tunnels inside tunnels are followed this deep; deeper is a crafted packet.
+const MAX_TUNNEL_DEPTH: u8 = 2;
+
 /// Decodes an IP packet (starting at its header) that should carry TCP.
 pub(super) fn decode_ip(packet: &[u8], version: IpVersion, vlan: u32) -> Decoded<'_> {
+    decode_ip_in(packet, version, vlan, 0)
+}
+
+/// VXLAN (UDP to port 4789): an 8-byte header, then a whole Ethernet frame whose TCP
+/// is decoded as if captured directly (cloud and overlay networks deliver HTTP this
+/// way; Zeek decapsulates it too). The VNI, the outer VLAN tags and the inner ones
+/// are folded into the flow's `vlan` key, so the same inner 4-tuple in two virtual
+/// networks stays two connections. Datagrams to the port that do not carry a valid
+/// VNI are not VXLAN: plain UDP, not TCP.
+fn vxlan(udp_payload: &[u8], outer_vlan: u32, depth: u8) -> Decoded<'_> {
+    let Some((header, frame)) = udp_payload.split_at_checked(VXLAN_HEADER_LEN) else {
+        return Decoded::NotTcp;
+    };
+    if header[0] & VXLAN_FLAG_VNI == 0 {
+        return Decoded::NotTcp;
+    }
+    let vni = u32::from_be_bytes([0, header[4], header[5], header[6]]);
+    match link::strip(LinkKind::Ethernet, frame) {
+        Ok(Network::Ip { packet, version, vlan }) => {
+            decode_ip_in(packet, version, fold_tunnel(outer_vlan, vni, vlan), depth + 1)
+        }
+        Ok(Network::NotIp) => Decoded::NotTcp,
+        Err(error) => Decoded::Malformed(error),
+    }
+}
+
+/// One 32-bit flow key from the outer VLAN key, the VNI and the inner VLAN key. The
+/// tunnel marker bit keeps VNI 0 apart from untunnelled traffic; the multiply-rotate
+/// mix spreads the parts so that different tunnels collide only by chance.
+fn fold_tunnel(outer_vlan: u32, vni: u32, inner_vlan: u32) -> u32 {
+    let mix = |a: u32, b: u32| a.wrapping_mul(0x9E37_79B1).rotate_left(15) ^ b;
+    mix(mix(outer_vlan, vni | 0x0100_0000), inner_vlan)
+}
+
+fn decode_ip_in(packet: &[u8], version: IpVersion, vlan: u32, depth: u8) -> Decoded<'_> {
     let Some(first) = packet.first() else {
         return Decoded::Malformed(DecodeError::Ip);
     };
@@ -80,6 +123,14 @@ pub(super) fn decode_ip(packet: &[u8], version: IpVersion, vlan: u32) -> Decoded
             // An extension header (IPv6 options, IPsec AH) is cut or invalid.
             return Decoded::Malformed(DecodeError::Ip);
         }
+    }
+    if ip_payload.ip_number == IpNumber::UDP {
+        if let Some(TransportSlice::Udp(udp)) = &sliced.transport {
+            if udp.destination_port() == VXLAN_PORT && depth < MAX_TUNNEL_DEPTH {
+                return vxlan(udp.payload(), vlan, depth);
+            }
+        }
+        return Decoded::NotTcp;
     }
     if ip_payload.ip_number != IpNumber::TCP {
         return Decoded::NotTcp;

@@ -75,6 +75,7 @@ pub(super) fn strip(link: LinkKind, frame: &[u8]) -> LinkResult<'_> {
         LinkKind::Ipv4 => Ok(ip(frame, IpVersion::V4, 0)),
         LinkKind::Ipv6 => Ok(ip(frame, IpVersion::V6, 0)),
         LinkKind::Ppp => ppp(frame, 0),
+        LinkKind::Nflog => nflog(frame),
         LinkKind::Unsupported(_) => Err(DecodeError::UnsupportedLink),
     }
 }
@@ -155,6 +156,52 @@ fn af_version(af: u32) -> Option<IpVersion> {
         AF_INET6_BSD | AF_INET6_FREEBSD | AF_INET6_DARWIN => Some(IpVersion::V6),
         _ => None,
     }
+}
+
+/// NFLOG TLV type of the packet itself (`NFULA_PAYLOAD`).
+const NFULA_PAYLOAD: u16 = 9;
+const NFLOG_AF_INET: u8 = 2;
+const NFLOG_AF_INET6: u8 = 10;
+/// More TLVs than this before the payload is not a real record.
+const MAX_NFLOG_TLVS: usize = 64;
+
+/// NFLOG: family (1), version (1), resource id (2), then TLVs of `length (2), type
+/// (2), value`, each padded to 4 bytes. Length and type are in the byte order of the
+/// host that captured, which the file does not record: little-endian is tried first
+/// (almost every Linux host), big-endian when that cannot be a TLV.
+fn nflog(frame: &[u8]) -> LinkResult<'_> {
+    let family = *frame.first().ok_or(DecodeError::Link)?;
+    let version = match family {
+        NFLOG_AF_INET => IpVersion::V4,
+        NFLOG_AF_INET6 => IpVersion::V6,
+        _ => IpVersion::Any,
+    };
+    let mut at = 4usize;
+    for _ in 0..MAX_NFLOG_TLVS {
+        if at >= frame.len() {
+            // A record without the packet (only metadata was logged).
+            return Ok(Network::NotIp);
+        }
+        let raw = frame.get(at..).and_then(|rest| rest.get(..4)).ok_or(DecodeError::Link)?;
+        let room = frame.len() - at;
+        let little = (u16::from_le_bytes([raw[0], raw[1]]), u16::from_le_bytes([raw[2], raw[3]]));
+        let big = (u16::from_be_bytes([raw[0], raw[1]]), u16::from_be_bytes([raw[2], raw[3]]));
+        let fits = |len: u16| usize::from(len) >= 4 && usize::from(len) <= room;
+        let (length, kind) = if fits(little.0) {
+            little
+        } else if fits(big.0) {
+            big
+        } else {
+            return Err(DecodeError::Link);
+        };
+        let length = usize::from(length);
+        // The top bits of the type are netlink flags (nested, byte order).
+        if kind & 0x3fff == NFULA_PAYLOAD {
+            return Ok(ip(&frame[at + 4..at + length], version, 0));
+        }
+        at += length.next_multiple_of(4);
+    }
+    Err(DecodeError::Link)
 }
 
 /// Adds one 12-bit VLAN id to the folded value: two tags fit side by side, a third

@@ -32,6 +32,9 @@ pub enum LinkKind {
     /// 9: PPP (and 50, PPP in HDLC-like framing): optional FF 03, then the PPP protocol.
     /// (Added to the interface: the corpus has a DLT_PPP capture with TCP.)
     Ppp,
+    /// 239: Linux netfilter NFLOG: a 4-byte header, then TLVs, one of them the IP
+    /// packet. (Added to the interface: `iptables -j NFLOG` captures.)
+    Nflog,
     /// Anything else: counted and skipped.
     Unsupported(u32),
 }
@@ -50,6 +53,7 @@ impl LinkKind {
             LINKTYPE_IPV4 => LinkKind::Ipv4,
             LINKTYPE_IPV6 => LinkKind::Ipv6,
             LINKTYPE_LINUX_SLL2 => LinkKind::LinuxSll2,
+            LINKTYPE_NFLOG => LinkKind::Nflog,
             other => LinkKind::Unsupported(other),
         }
     }
@@ -66,6 +70,7 @@ impl LinkKind {
             LinkKind::Ipv4 => LINKTYPE_IPV4,
             LinkKind::Ipv6 => LINKTYPE_IPV6,
             LinkKind::Ppp => LINKTYPE_PPP,
+            LinkKind::Nflog => LINKTYPE_NFLOG,
             LinkKind::Unsupported(n) => n,
         }
     }
@@ -82,6 +87,7 @@ impl LinkKind {
             LinkKind::Ipv4 => "IPV4",
             LinkKind::Ipv6 => "IPV6",
             LinkKind::Ppp => "PPP",
+            LinkKind::Nflog => "NFLOG",
             LinkKind::Unsupported(n) => return format!("LINKTYPE_{n}"),
         };
         known.to_string()
@@ -105,6 +111,7 @@ const LINKTYPE_LOOP: u32 = 108;
 const LINKTYPE_LINUX_SLL: u32 = 113;
 const LINKTYPE_IPV4: u32 = 228;
 const LINKTYPE_IPV6: u32 = 229;
+const LINKTYPE_NFLOG: u32 = 239;
 const LINKTYPE_LINUX_SLL2: u32 = 276;
 
 /// One side of a TCP connection.
