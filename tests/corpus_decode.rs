@@ -237,7 +237,6 @@ fn every_corpus_capture_opens_and_decodes() {
         "malformed/ipv6_invalid_length.pcap",
         "malformed/ipv6hdr-heapoverflow.pcap",
         "malformed/tcp_header_heapoverflow.pcap",
-        "zeek/core.nflog/nflog-http.pcap", // NFLOG (239): not decoded
         "zeek/core.truncation/icmp-header-trunc.pcap",
         "zeek/core.truncation/icmp-payload-trunc.pcap",
         "zeek/core.truncation/ip-discarder-truncated-tcp-oob.pcapng",
@@ -248,7 +247,6 @@ fn every_corpus_capture_opens_and_decodes() {
         "zeek/core.truncation/ipv4-truncated-broken-header.pcap",
         "zeek/core.truncation/mpls-6in6-6in6-4in6-trunc.pcap", // IP-in-IP tunnel, cut
         "zeek/core.truncation/trunc-hdr.pcap",
-        "zeek/core.tunnels.analyzer-confirmation/vxlan-encapsulated-http.pcap", // VXLAN: not decapsulated
     ];
     assert_eq!(without_tcp, expected);
 }
