@@ -283,7 +283,7 @@ impl Conn {
                         Some(Protocol::Other) if d == CLIENT && self.framers[SERVER].state == State::Detect => {
                             let f = &mut self.framers[d];
                             self.client_undecided = Some(f.held_ts);
-                            // Whatever is dropped now ends the last byte seen.
+                            // Whether the bytes dropped so far end with a whole line.
                             self.client_at_line_start = bytes.last().or(f.buf.last()) == Some(&b'\n');
                             f.stop();
                             return;
