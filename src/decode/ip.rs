@@ -92,7 +92,7 @@ pub(super) fn decode_ip(
         return Decoded::Malformed(DecodeError::Ip);
     }
     if ip_payload.ip_number == IpNumber::UDP && tunnels == Tunnels::Follow {
-        return vxlan(ip_payload.payload);
+        return vxlan(ip_payload.payload, vlan);
     }
     if ip_payload.ip_number != IpNumber::TCP {
         return Decoded::NotTcp;
@@ -149,7 +149,7 @@ const VXLAN_FLAG_VNI: u8 = 0x08;
 /// overlays carry whole HTTP conversations this way, and the inner connection is
 /// the one to analyse. Any other UDP is not TCP. The VNI is not folded into the
 /// flow: inner addresses are assumed unique across the capture.
-fn vxlan(udp: &[u8]) -> Decoded<'_> {
+fn vxlan(udp: &[u8], outer_vlan: u32) -> Decoded<'_> {
     let is_vxlan = udp.get(2..4) == Some(&VXLAN_PORT.to_be_bytes()[..])
         && udp.get(8).is_some_and(|flags| flags & VXLAN_FLAG_VNI != 0);
     if !is_vxlan {
@@ -158,15 +158,25 @@ fn vxlan(udp: &[u8]) -> Decoded<'_> {
     let Some(inner) = udp.get(8 + VXLAN_HEADER_LEN..) else {
         return Decoded::Malformed(DecodeError::Link);
     };
+    let vni = udp.get(12..15).map_or(0, |v| u32::from_be_bytes([0, v[0], v[1], v[2]]));
     match super::link::strip(super::LinkKind::Ethernet, inner) {
         Ok(super::link::Network::Ip {
             packet,
             version,
             vlan,
-        }) => decode_ip(packet, version, vlan, Tunnels::Ignore),
+        }) => decode_ip(packet, version, fold_tunnel(outer_vlan, vni, vlan), Tunnels::Ignore),
         Ok(super::link::Network::NotIp) => Decoded::NotTcp,
         Err(error) => Decoded::Malformed(error),
     }
+}
+
+/// One 32-bit flow key from the outer VLAN key, the VNI and the inner VLAN key, so
+/// the same inner 4-tuple in two virtual networks stays two connections. The marker
+/// bit keeps VNI 0 apart from untunnelled traffic; the multiply-rotate mix makes
+/// different tunnels collide only by chance.
+fn fold_tunnel(outer_vlan: u32, vni: u32, inner_vlan: u32) -> u32 {
+    let mix = |a: u32, b: u32| a.wrapping_mul(0x9E37_79B1).rotate_left(15) ^ b;
+    mix(mix(outer_vlan, vni | 0x0100_0000), inner_vlan)
 }
 
 /// etherparse refuses a TCP header whose options run past the captured bytes. When

@@ -421,6 +421,79 @@ fn ipv6_jumbogram_length_comes_from_the_hop_by_hop_option() {
     assert_eq!(t.payload_len, 100_000);
 }
 
+/// An Ethernet frame carrying UDP to `dst_port` whose payload is a VXLAN header with
+/// `flags` and `vni`, then `inner` (a whole Ethernet frame).
+fn vxlan_frame(dst_port: u16, flags: u8, vni: u32, inner: &[u8]) -> Vec<u8> {
+    let mut udp_payload = vec![flags, 0, 0, 0];
+    udp_payload.extend_from_slice(&vni.to_be_bytes()[1..]);
+    udp_payload.push(0);
+    udp_payload.extend_from_slice(inner);
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2([3; 6], [4; 6])
+        .ipv4([192, 168, 0, 1], [192, 168, 0, 2], 64)
+        .udp(50000, dst_port)
+        .write(&mut out, &udp_payload)
+        .unwrap();
+    out
+}
+
+#[test]
+fn vxlan_is_decapsulated_and_the_vni_keeps_flows_apart() {
+    let inner = ethernet_tcp(PAYLOAD);
+    let a = vxlan_frame(4789, 0x08, 42, &inner);
+    let t = tcp(decode(LinkKind::Ethernet, &a));
+    assert_v4_segment(&t, PAYLOAD);
+    assert_ne!(t.vlan, 0, "a tunnelled flow must not share the untunnelled key");
+    // Another VNI (VNI 0 included) is another flow key.
+    let b = vxlan_frame(4789, 0x08, 43, &inner);
+    let zero = vxlan_frame(4789, 0x08, 0, &inner);
+    let keys = [t.vlan, tcp(decode(LinkKind::Ethernet, &b)).vlan, tcp(decode(LinkKind::Ethernet, &zero)).vlan];
+    assert!(keys[0] != keys[1] && keys[0] != keys[2] && keys[1] != keys[2], "{keys:?}");
+    // Without the I flag, or on another port, it is plain UDP.
+    assert!(matches!(decode(LinkKind::Ethernet, &vxlan_frame(4789, 0, 42, &inner)), Decoded::NotTcp));
+    assert!(matches!(decode(LinkKind::Ethernet, &vxlan_frame(4790, 0x08, 42, &inner)), Decoded::NotTcp));
+    // A VXLAN header cut short, or a broken inner frame, is malformed.
+    assert!(matches!(decode(LinkKind::Ethernet, &vxlan_frame(4789, 0x08, 42, &[])[..a.len() - inner.len() - 2]), Decoded::Malformed(_)));
+    assert!(matches!(decode(LinkKind::Ethernet, &vxlan_frame(4789, 0x08, 42, &inner[..10])), Decoded::Malformed(DecodeError::Link)));
+    // Tunnels inside tunnels are not followed (see vxlan_is_decapsulated_once).
+    // Every prefix decodes without panicking.
+    for end in 0..=a.len() {
+        check_invariants(&decode(LinkKind::Ethernet, &a[..end]), &a[..end]);
+    }
+}
+
+/// An NFLOG record: header, a prefix TLV (type 10, padded), then the payload TLV.
+fn nflog_record(family: u8, packet: &[u8], little_endian: bool) -> Vec<u8> {
+    let tlv = |len: u16, kind: u16| -> Vec<u8> {
+        let (l, k) = if little_endian { (len.to_le_bytes(), kind.to_le_bytes()) } else { (len.to_be_bytes(), kind.to_be_bytes()) };
+        [l, k].concat()
+    };
+    let mut f = vec![family, 0, 0, 1];
+    f.extend(tlv(4 + 5, 10));
+    f.extend_from_slice(b"pfx\0\0\0\0\0"); // 5 bytes of value + 3 of padding
+    f.extend(tlv(4 + packet.len() as u16, 9));
+    f.extend_from_slice(packet);
+    f
+}
+
+#[test]
+fn nflog_payload_tlv_in_either_byte_order() {
+    let packet = ipv4_tcp(PAYLOAD);
+    for little_endian in [true, false] {
+        let record = nflog_record(2, &packet, little_endian);
+        assert_v4_segment(&tcp(decode(LinkKind::Nflog, &record)), PAYLOAD);
+        for end in 0..record.len() {
+            let d = decode(LinkKind::Nflog, &record[..end]);
+            check_invariants(&d, &record[..end]);
+            assert!(!matches!(d, Decoded::Tcp(_)) || end >= record.len() - packet.len() + 40, "cut at {end}");
+        }
+    }
+    // The family must agree with the packet; a record without a packet is not IP.
+    assert!(matches!(decode(LinkKind::Nflog, &nflog_record(10, &packet, true)), Decoded::Malformed(DecodeError::Ip)));
+    let metadata_only = &nflog_record(2, &packet, true)[..16];
+    assert!(matches!(decode(LinkKind::Nflog, metadata_only), Decoded::NotTcp));
+}
+
 #[test]
 fn vxlan_is_decapsulated_once() {
     let inner = ethernet_tcp(PAYLOAD);
@@ -491,6 +564,7 @@ fn link_kind_numbers_and_names() {
         (229, LinkKind::Ipv6, "IPV6"),
         (239, LinkKind::Nflog, "NFLOG"),
         (276, LinkKind::LinuxSll2, "LINUX_SLL2"),
+        (239, LinkKind::Nflog, "NFLOG"),
     ];
     for (number, kind, name) in table {
         assert_eq!(LinkKind::from_linktype(number), kind);

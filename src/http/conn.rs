@@ -31,6 +31,14 @@ pub(crate) struct Conn {
     protocol: Protocol,
     /// A response head (of any kind) has been seen on this connection.
     response_seen: bool,
+    /// The client's first line was not HTTP, but the server had not spoken yet: the
+    /// server's first line decides (an HTTP status line keeps its response, which a
+    /// broken request such as a lone `OPTIONS` still gets); the client's bytes are
+    /// dropped until then. The timestamp is that of the client's line.
+    client_undecided: Option<Timestamp>,
+    /// While the client is undecided: whether its last dropped byte ended a line, so
+    /// that its next request line is not skipped once the server shows HTTP.
+    client_at_line_start: bool,
 }
 
 /// The header fields keepscope keeps, filled while the head is parsed.
@@ -164,6 +172,8 @@ impl Conn {
             next_index: 0,
             protocol: Protocol::Unknown,
             response_seen: false,
+            client_undecided: None,
+            client_at_line_start: false,
         }
     }
 
@@ -223,7 +233,12 @@ impl Conn {
             let max_head = self.config.max_head_bytes;
             let f = &mut self.framers[d];
             match f.state {
-                State::Stopped => return,
+                State::Stopped => {
+                    if d == CLIENT && self.client_undecided.is_some() {
+                        self.client_at_line_start = bytes.last() == Some(&b'\n');
+                    }
+                    return;
+                }
                 State::Tunnel => {
                     f.tunnel_bytes += bytes.len() as u64;
                     return;
@@ -238,14 +253,40 @@ impl Conn {
                         self.refeed_buffer(d, out);
                         continue;
                     }
-                    let (n, verdict) = f.step_detect(bytes);
+                    let (n, mut verdict) = f.step_detect(bytes);
                     bytes = &bytes[n..];
+                    if d == SERVER && self.client_undecided.is_some() && verdict == Some(Protocol::Http1) {
+                        // Only an answer can vouch for the client's odd first line: a
+                        // server that starts with anything but a status line does not.
+                        let line = &self.framers[d].buf;
+                        let start = line.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+                        if !line[start..].get(..5).is_some_and(|name| name.eq_ignore_ascii_case(b"HTTP/")) {
+                            verdict = Some(Protocol::Other);
+                        }
+                    }
                     match verdict {
                         None => {}
                         Some(Protocol::Http1) => {
                             self.set_protocol(Protocol::Http1, ts, out);
                             self.framers[d].state = State::Start;
+                            if let Some(line_ts) = self.client_undecided.take() {
+                                // The server speaks HTTP: the client's first line was a
+                                // broken request. Look for its next request from the
+                                // next line on.
+                                let client = &mut self.framers[CLIENT];
+                                client.state =
+                                    if self.client_at_line_start { State::ResyncLine } else { State::ResyncSkip };
+                                client.error(line_ts, FramingError::MalformedHead, out);
+                            }
                             self.refeed_buffer(d, out);
+                        }
+                        Some(Protocol::Other) if d == CLIENT && self.framers[SERVER].state == State::Detect => {
+                            let f = &mut self.framers[d];
+                            self.client_undecided = Some(f.held_ts);
+                            // Whether the bytes dropped so far end with a whole line.
+                            self.client_at_line_start = bytes.last().or(f.buf.last()) == Some(&b'\n');
+                            f.stop();
+                            return;
                         }
                         Some(other) => {
                             self.set_protocol(other, ts, out);
@@ -589,7 +630,11 @@ impl Conn {
     }
 
     pub(crate) fn finish(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
-        let _ = ts;
+        if self.client_undecided.take().is_some() && self.protocol == Protocol::Unknown {
+            // The server never showed HTTP: the client's first line stands.
+            self.set_protocol(Protocol::Other, ts, out);
+            self.framers.iter_mut().for_each(Framer::stop);
+        }
         self.close_direction(CLIENT, false, out);
         self.close_direction(SERVER, false, out);
     }

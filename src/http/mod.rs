@@ -52,8 +52,15 @@
 //! - **Leniency** (captured traffic is not always conformant): bare LF line endings,
 //!   the `HTTP` name in any case,
 //!   empty lines between messages, obs-fold, spaces inside a request-target (the
-//!   version is the line's last word), empty Transfer-Encoding list elements. Header
-//!   lines without a colon or with whitespace before it are `MalformedHead`.
+//!   version is the line's last word), empty Transfer-Encoding list elements, a
+//!   request line without a target (`OPTIONS HTTP/1.1`: empty `uri`), a truncated
+//!   version (`HTTP/1.` reads as 1.0), the version-less form with any upper-case
+//!   method and a `/path` (HTTP/0.9 form), field lines without any colon (skipped).
+//!   Field lines with whitespace before the colon are `MalformedHead`.
+//! - **A client whose first line is not HTTP** before the server has spoken: the
+//!   server's first line decides. A status line makes the connection HTTP (the
+//!   client's line is `MalformedHead`, its answer is kept, unpaired); anything else,
+//!   or nothing by `finish`, makes it `Other`.
 //! - **End of stream inside a head**: if the start line was whole, the head is
 //!   parsed as it stands and its message ends `complete: false`; a partial start line
 //!   is dropped.

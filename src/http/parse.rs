@@ -80,45 +80,60 @@ pub(crate) fn version(i: &[u8]) -> IResult<&[u8], Version> {
     map((tag_no_case("HTTP/"), digit, tag("."), digit), |(_, major, _, minor)| version_of(major, minor)).parse(i)
 }
 
-/// A whole word that is exactly `HTTP/x.y` (the last word of a request line).
+/// The last word of a request line, when it names a version: `HTTP/x.y`, or a
+/// truncated `HTTP/x.` / `HTTP/x` (minor version 0). Clients that cut the version
+/// short still send requests servers answer (Zeek reads such a version the same way),
+/// so they are framed rather than dropped; the version is then taken as `x.0`.
 fn version_word(w: &[u8]) -> Option<Version> {
-    match w {
-        [name @ .., b'/', major @ b'0'..=b'9', b'.', minor @ b'0'..=b'9'] if name.eq_ignore_ascii_case(b"HTTP") => {
-            Some(version_of(major - b'0', minor - b'0'))
-        }
+    let (name, number) = w.split_at_checked(5)?;
+    if !name.eq_ignore_ascii_case(b"HTTP/") {
+        return None;
+    }
+    match number {
+        [major @ b'0'..=b'9', b'.', minor @ b'0'..=b'9'] => Some(version_of(major - b'0', minor - b'0')),
+        [major @ b'0'..=b'9'] | [major @ b'0'..=b'9', b'.'] => Some(version_of(major - b'0', 0)),
         _ => None,
     }
 }
 
-/// `method SP request-target [SP HTTP-version] EOL`. The version-less form is HTTP/0.9,
-/// which only ever had `GET /path`; accepting more would make any "word word" text
-/// line look like a request.
+/// A method as HTTP/0.9-form requests use it: upper-case letters, digits, `_`, `-`
+/// (`GET`, `POST`, `CCM_POST`). Lower-case words are left out so that ordinary text
+/// ("see /usr") does not pass for a request.
+fn is_conventional_method(method: &[u8]) -> bool {
+    method.iter().all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// `method SP request-target [SP HTTP-version] EOL`.
 ///
 /// Whitespace is parsed leniently, as RFC 9112 §3 permits: the version is the last
 /// word of the line, and the target is everything between the method and it, so
 /// unencoded spaces in a target (sent by real clients and scanners) do not lose the
-/// message. Control bytes other than HTAB end the candidate at once, which keeps
-/// binary protocols from looking plausible.
+/// message. A line whose only word after the method is a version (`OPTIONS HTTP/1.1`)
+/// is a request with an empty target: the method and the server's answer are worth
+/// keeping, and the analysis reports the missing target as null.
+///
+/// The version-less form is HTTP/0.9: an upper-case method and one word that starts
+/// with `/` (`GET /path`; other methods are not HTTP/0.9 but clients send them in that
+/// form and servers answer). Requiring the `/` keeps "word word" text lines from
+/// looking like requests. Control bytes other than HTAB end the candidate at once,
+/// which keeps binary protocols from looking plausible.
 pub(crate) fn request_line(i: &[u8]) -> IResult<&[u8], RequestLine<'_>> {
     let (rest, (method, _, words, _)) =
         (take_while1(is_tchar), tag(" "), take_while1(is_line_char), line_end).parse(i)?;
     let reject = || nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Verify));
     let words = trim_ows(words);
     let split = words.iter().rposition(|&b| b == b' ' || b == b'\t');
-    if let Some(at) = split {
-        if let Some(version) = version_word(&words[at + 1..]) {
-            let target = trim_ows(&words[..at]);
-            if !target.is_empty() {
-                return Ok((rest, RequestLine { method, target, version }));
-            }
-        }
-        return Err(reject());
+    let (target, last) = match split {
+        Some(at) => (trim_ows(&words[..at]), &words[at + 1..]),
+        None => (&words[..0], words),
+    };
+    if let Some(version) = version_word(last) {
+        return Ok((rest, RequestLine { method, target, version }));
     }
-    // HTTP/0.9: `GET /path` only (an origin-form path, so `GET HTTP/1.1` is not one).
-    if method != b"GET" || words.first() != Some(&b'/') {
-        return Err(reject());
+    if split.is_none() && words.first() == Some(&b'/') && is_conventional_method(method) {
+        return Ok((rest, RequestLine { method, target: words, version: Version::Http09 }));
     }
-    Ok((rest, RequestLine { method, target: words, version: Version::Http09 }))
+    Err(reject())
 }
 
 /// Bytes of a request line after the method: visible ASCII, SP, HTAB, obs-text.
@@ -169,6 +184,8 @@ pub(crate) trait HeaderSink {
     fn header(&mut self, name: &[u8], value: &[u8]);
     /// An obs-fold continuation line (RFC 9112 §5.2): more value for the last field.
     fn fold(&mut self, piece: &[u8]);
+    /// A field line without a colon was skipped.
+    fn skipped_line(&mut self) {}
 }
 
 pub(crate) enum StartLine<'a> {
@@ -212,6 +229,15 @@ pub(crate) fn parse_head<'a>(
         count += 1;
         if count > max_headers {
             return Err(FramingError::HeadTooLong);
+        }
+        if memchr::memchr(b':', line).is_none() {
+            // A line with no colon at all names no field (seen in the wild: a bare
+            // `Mozilla 4.0 (...)` user-agent line). It cannot change the framing, so it
+            // is skipped (the sink is told) rather than losing the whole message. A line
+            // that has a colon but no valid name before it stays an error: whitespace
+            // before the colon has been used for request smuggling.
+            sink.skipped_line();
+            continue;
         }
         let (_, (name, value)) = header_line(line).map_err(|_| FramingError::MalformedHead)?;
         sink.header(name, value);
@@ -301,7 +327,12 @@ mod tests {
         assert_eq!(l.version, Version::Http09);
         let (_, l) = request_line(b"M-SEARCH * HTTP/1.0\n").unwrap();
         assert_eq!((l.method, l.version), (&b"M-SEARCH"[..], Version::Http10));
-        assert_eq!(request_line(b"POST /x\r\n").map(|_| ()).is_err(), true);
+        // Version-less lines are HTTP/0.9-form requests when the method is
+        // conventional and the target a path; Zeek logs them the same way.
+        let (_, l) = request_line(b"CCM_POST /HTTP/1.1\r\n").unwrap();
+        assert_eq!((l.method, l.target, l.version), (&b"CCM_POST"[..], &b"/HTTP/1.1"[..], Version::Http09));
+        assert!(request_line(b"post /x\r\n").is_err());
+        assert!(request_line(b"EHLO mail.example\r\n").is_err());
         assert!(matches!(request_line(b"GET /x HTTP/2.5\r\n"), Ok((_, RequestLine { version: Version::Other(2, 5), .. }))));
         // Lenient whitespace: spaces inside the target, doubled separators.
         let (_, l) = request_line(b"GET /my file.html  HTTP/1.1\r\n").unwrap();
@@ -309,7 +340,20 @@ mod tests {
         let (_, l) = request_line(b"CONNECT mail.example:25 / HTTP/1.0\r\n").unwrap();
         assert_eq!(l.target, b"mail.example:25 /");
         assert!(request_line(b"GET /a b\r\n").is_err());
-        assert!(request_line(b"GET  HTTP/1.1\r\n").is_err());
+        // No target: a request with an empty target (the method and the server's
+        // answer are kept); a lone method is still not a request line.
+        let (_, l) = request_line(b"OPTIONS HTTP/1.1\r\n").unwrap();
+        assert_eq!((l.method, l.target, l.version), (&b"OPTIONS"[..], &b""[..], Version::Http11));
+        let (_, l) = request_line(b"GET  HTTP/1.0\r\n").unwrap();
+        assert_eq!((l.target, l.version), (&b""[..], Version::Http10));
+        assert!(request_line(b"OPTIONS\r\n").is_err());
+        assert!(request_line(b"OPTIONSHTTP/1.1\r\n").is_err());
+        // A truncated version is read as x.0 (clients send `HTTP/1.`).
+        let (_, l) = request_line(b"GET / HTTP/1.\r\n").unwrap();
+        assert_eq!((l.target, l.version), (&b"/"[..], Version::Http10));
+        assert_eq!(request_line(b"GET / HTTP/1\r\n").unwrap().1.version, Version::Http10);
+        assert!(request_line(b"GET / HTTP/\r\n").is_err());
+        assert!(request_line(b"GET / HTTP/1.12\r\n").is_err());
         assert!(request_line(b"GET /a\x01 HTTP/1.1\r\n").is_err());
     }
 
@@ -367,8 +411,11 @@ mod tests {
         assert!(!chunked_is_final(", ,"));
     }
 
-    struct Collect(Vec<(Vec<u8>, Vec<u8>)>);
+    struct Collect(Vec<(Vec<u8>, Vec<u8>)>, usize);
     impl HeaderSink for Collect {
+        fn skipped_line(&mut self) {
+            self.1 += 1;
+        }
         fn header(&mut self, name: &[u8], value: &[u8]) {
             self.0.push((name.to_vec(), value.to_vec()));
         }
@@ -382,13 +429,19 @@ mod tests {
 
     #[test]
     fn headers_with_bare_lf_and_obs_fold() {
-        let mut c = Collect(Vec::new());
+        let mut c = Collect(Vec::new(), 0);
         let head = b"HTTP/1.1 200 OK\nX-A:  one \n\ttwo\r\nServer:x\n\n";
         assert!(parse_head(head, false, 10, &mut c).is_ok());
         assert_eq!(c.0, vec![(b"X-A".to_vec(), b"one two".to_vec()), (b"Server".to_vec(), b"x".to_vec())]);
-        let mut c = Collect(Vec::new());
+        let mut c = Collect(Vec::new(), 0);
         assert_eq!(parse_head(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", true, 10, &mut c).err(), Some(FramingError::MalformedHead));
         assert_eq!(parse_head(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", true, 1, &mut c).err(), Some(FramingError::HeadTooLong));
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nNoColon\r\n\r\n", true, 10, &mut c).err(), Some(FramingError::MalformedHead));
+        // A line without any colon is skipped (and reported to the sink); the fields
+        // around it are kept.
+        let mut c = Collect(Vec::new(), 0);
+        let head = b"CONNECT host:25 / HTTP/1.0\r\nMozilla 4.0 (compatible)\r\nHost: h\r\n\r\n";
+        assert!(parse_head(head, true, 10, &mut c).is_ok());
+        assert_eq!(c.0, vec![(b"Host".to_vec(), b"h".to_vec())]);
+        assert_eq!(c.1, 1);
     }
 }

@@ -374,7 +374,7 @@ fn malformed_head_resyncs_at_the_next_request() {
     let out = sum(&[
         (C, b"GET / HTTP/1.1\r\n\r\n"),
         (C, b"this is not http\r\nGET /ok HTTP/1.1\r\n\r\n"),
-        (C, b"GET /bad HTTP/1.1\r\nNo colon here\r\n\r\nGET /ok2 HTTP/1.1\r\n\r\n"),
+        (C, b"GET /bad HTTP/1.1\r\nBad : space before the colon\r\n\r\nGET /ok2 HTTP/1.1\r\n\r\n"),
     ]);
     assert_eq!(
         out,
@@ -546,12 +546,80 @@ fn non_http_protocols_are_recognised_and_not_parsed() {
     // HTTP on a split first line, any port: decided once the line is whole.
     let out = sum(&[(C, b"G"), (C, b"ET /x HT"), (C, b"TP/1.1\r\nHost: a\r\n\r\n")]);
     assert_eq!(out, ["proto http1", "req0 GET /x", "end C 0 none"]);
-    // A broken request line that still names HTTP/1.x is HTTP (zeek/http.no-uri).
+    // A request line without a target is a request with an empty one (zeek/http.no-uri).
     let out = sum(&[(C, b"GET HTTP/1.1\r\nHost: a\r\n\r\n")]);
+    assert_eq!(out, ["proto http1", "req0 GET ", "end C 0 none"]);
+    // A first line that names HTTP/1.x but is no request line is still broken HTTP.
+    let out = sum(&[(C, b"OPTIONSHTTP/1.1\r\nHost: a\r\n\r\n")]);
     assert_eq!(out[..2], ["proto http1", "err C MalformedHead"]);
     // TLS seen mid-connection.
     let out = summary(&run_cfg(HttpConfig::default(), false, &[(S, b"\x17\x03\x03\x00\x20abc")]));
     assert_eq!(out, ["proto tls"]);
+}
+
+/// zeek/http.http-methods: a client whose first line is no request (`OPTIONS` alone)
+/// still gets an HTTP answer; the server's status line decides that the connection is
+/// HTTP and the response is kept (unpaired) instead of being lost with the request.
+#[test]
+fn unparseable_first_request_keeps_the_servers_answer() {
+    let out = sum(&[
+        (C, b"OPTIONS\r\nHost: a\r\n\r\n"),
+        (S, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\nno"),
+        (C, b"GET /next HTTP/1.1\r\n\r\n"),
+    ]);
+    assert_eq!(
+        out,
+        [
+            "proto http1",
+            "err C MalformedHead",
+            "res- 400",
+            "err S UnsolicitedResponse",
+            "body S",
+            "end S 2 content-length",
+            "req0 GET /next",
+            "end C 0 none",
+        ]
+    );
+    // Without an HTTP answer the client's line decides: not HTTP.
+    for server in [&b"+OK ready\r\n"[..], b"GET / HTTP/1.1\r\n\r\n"] {
+        let mut conn = Http1Conn::new(HttpConfig::default(), true);
+        let mut out = Vec::new();
+        conn.on_data(C, ts(1), b"PING\r\n", &mut out);
+        conn.on_data(S, ts(2), server, &mut out);
+        conn.finish(ts(3), &mut out);
+        assert_eq!(summary(&out), ["proto other"], "{server:?}");
+    }
+    // The server never speaks: decided at the end.
+    let mut conn = Http1Conn::new(HttpConfig::default(), true);
+    let mut out = Vec::new();
+    conn.on_data(C, ts(1), b"PING\r\n", &mut out);
+    assert!(out.is_empty());
+    conn.finish(ts(3), &mut out);
+    assert_eq!(summary(&out), ["proto other"]);
+    assert_eq!(conn.protocol(), Protocol::Other);
+}
+
+/// zeek/http.http-methods, http.http-09, http.http-connect: request lines Zeek logs
+/// and servers answer, though they bend the grammar.
+#[test]
+fn lenient_request_lines_and_fields() {
+    // Truncated version, read as 1.0.
+    let out = sum(&[(C, b"GET / HTTP/1.\r\nHost: a\r\n\r\n"), (S, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")]);
+    assert_eq!(out, ["proto http1", "req0 GET /", "end C 0 none", "res0 200", "end S 0 content-length"]);
+    // No target.
+    let out = sum(&[(C, b"OPTIONS HTTP/1.1\r\n\r\n"), (S, b"HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n")]);
+    assert_eq!(out, ["proto http1", "req0 OPTIONS ", "end C 0 none", "res0 400", "end S 0 content-length"]);
+    // A non-GET method in the version-less form is an HTTP/0.9-form request.
+    let out = sum(&[(C, b"POST /zeek.html\r\n")]);
+    assert_eq!(out[..2], ["proto http1", "req0 POST /zeek.html"]);
+    // A field line without a colon is skipped; the request survives and the CONNECT's
+    // 200 still opens the tunnel.
+    let out = sum(&[
+        (C, b"CONNECT mail.example:25 / HTTP/1.0\r\nMozilla 4.0 (compatible; MSIE 5.01)\r\nHost: x\r\n\r\n"),
+        (S, b"HTTP/1.0 200 Connection established\r\n\r\n220 smtp\r\n"),
+    ]);
+    assert_eq!(out[..3], ["proto http1", "req0 CONNECT mail.example:25 /", "end C 0 none"]);
+    assert!(out.contains(&"proto tunnel".to_string()), "{out:?}");
 }
 
 #[test]
