@@ -15,7 +15,7 @@ cargo test --release --locked
 SHARED="${KEEPSCOPE_SHARED:-../shared}"
 if [ -f "$SHARED/tools/zeek_conformance.py" ]; then
     echo "== Zeek conformance"
-    python3 "$SHARED/tools/zeek_conformance.py" target/release/keepscope --min "${ZEEK_MIN:-0}" | tail -n 3
+    python3 "$SHARED/tools/zeek_conformance.py" target/release/keepscope --min "${ZEEK_MIN:-86}" | tail -n 3
 else
     echo "conformance: $SHARED/tools/zeek_conformance.py not found" >&2
     exit 1
