@@ -219,6 +219,10 @@ impl<S: ConnectionSink> StreamSink for Analyzer<S> {
                     if swap && c.state.txs.is_empty() {
                         let old_key = (c.state.client.ip, c.state.server);
                         c.state.swap_roles();
+                        // Bytes already given to the framer went to the wrong side;
+                        // nothing was parsed from them (no transaction yet), so start
+                        // the framer afresh.
+                        c.http = None;
                         self.leave_group(id, old_key);
                         self.join_group(id);
                     }

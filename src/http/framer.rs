@@ -251,6 +251,19 @@ impl Framer {
         }
     }
 
+    /// Server direction while resynchronising: where a status line starts inside the
+    /// current line, at or after `from`. After a gap the rest of a lost message
+    /// (a body without a final newline) runs straight into the next status line, so
+    /// looking only at line starts would skip it; `HTTP/1.` is distinctive enough to
+    /// look for anywhere.
+    fn status_line_inside(&self, bytes: &[u8], from: usize) -> Option<usize> {
+        if self.is_request() || from >= bytes.len() {
+            return None;
+        }
+        let line_end = memchr(b'\n', &bytes[from..]).map_or(bytes.len(), |p| from + p);
+        memchr::memmem::find(&bytes[from..line_end], b"HTTP/1.").map(|p| from + p)
+    }
+
     /// Forgets any partial head or candidate and looks for the next start line.
     pub(crate) fn resync(&mut self, at_line_start: bool) {
         self.buf.clear();
@@ -420,6 +433,10 @@ impl Framer {
     /// the line is kept in `buf` and the state becomes `Head`; `Some(http09)` is returned.
     pub(crate) fn step_resync(&mut self, bytes: &[u8], ts: Timestamp) -> (usize, Option<bool>) {
         if self.state == State::ResyncSkip {
+            if let Some(at) = self.status_line_inside(bytes, 0) {
+                self.state = State::ResyncLine;
+                return (at, None);
+            }
             return match memchr(b'\n', bytes) {
                 Some(p) => {
                     self.state = State::ResyncLine;
@@ -436,9 +453,10 @@ impl Framer {
                     self.enter_head_after_line();
                     (len, Some(http09))
                 }
-                LineVerdict::No => match memchr(b'\n', bytes) {
-                    Some(p) => (p + 1, None),
-                    None => {
+                LineVerdict::No => match (self.status_line_inside(bytes, 1), memchr(b'\n', bytes)) {
+                    (Some(at), _) => (at, None),
+                    (None, Some(p)) => (p + 1, None),
+                    (None, None) => {
                         self.state = State::ResyncSkip;
                         (bytes.len(), None)
                     }
