@@ -332,6 +332,7 @@ impl ConnState {
         };
         // Requests are numbered by the HTTP stage; keep our table aligned even if a
         // number is skipped.
+        let skipped_from = self.tx_of_request.len();
         while self.tx_of_request.len() < index as usize {
             self.tx_of_request.push(usize::MAX);
         }
@@ -356,8 +357,16 @@ impl ConnState {
         } else if let Some(slot) = self.tx_of_request.get_mut(index as usize) {
             *slot = t;
         }
-        // Requests whose number was skipped must not be addressed.
-        self.tx_of_request.iter_mut().filter(|s| **s == usize::MAX).for_each(|s| *s = t);
+        // Requests whose number was skipped must not be addressed. Every earlier
+        // request filled the slots skipped before it, so only the slots pushed just
+        // now can hold the marker (scanning the whole table made each request cost
+        // O(requests so far) on long keep-alive connections).
+        let skipped_to = (index as usize).min(self.tx_of_request.len());
+        for slot in self.tx_of_request.get_mut(skipped_from.min(skipped_to)..skipped_to).into_iter().flatten() {
+            if *slot == usize::MAX {
+                *slot = t;
+            }
+        }
     }
 
     fn push_orphan(&mut self, ts_first: Timestamp, head: ResponseHead, framing: Framing) -> usize {
