@@ -224,7 +224,11 @@ impl ConnState {
             HttpEvent::RequestHead { index, ts_first, ts_head, head } => {
                 self.on_request(index, ts_first, ts_head, head);
             }
-            HttpEvent::ResponseHead { answers, interim, ts_first, ts_head: _, head } => {
+            HttpEvent::ResponseHead { answers, interim, ts_first, ts_head: _, mut head } => {
+                // Kept until the connection ends: free what the analysis never reads.
+                head.upgrade = None;
+                head.content_length = None;
+                head.transfer_encoding = None;
                 self.note_http_byte(ts_first);
                 if has_token(&head.connection, "close") && self.close_announced.is_none() {
                     self.close_announced = Some(ts_first);
@@ -311,7 +315,14 @@ impl ConnState {
         self.txs[t].request.as_mut()
     }
 
-    fn on_request(&mut self, index: u64, ts_first: Timestamp, ts_head: Timestamp, head: RequestHead) {
+    fn on_request(&mut self, index: u64, ts_first: Timestamp, ts_head: Timestamp, mut head: RequestHead) {
+        // The head is kept until the connection ends (one per transaction, so
+        // thousands on a long keep-alive connection): free the fields the analysis
+        // never reads.
+        head.host = None;
+        head.upgrade = None;
+        head.content_length = None;
+        head.transfer_encoding = None;
         self.note_http_byte(ts_first);
         if self.protocol == Protocol::Unknown {
             self.protocol = Protocol::Http1;
