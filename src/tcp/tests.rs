@@ -917,12 +917,14 @@ proptest! {
         per_conn in 0usize..2000,
         total in 0usize..3000,
         max_conns in 1usize..4,
+        max_tombs in 0usize..3,
     ) {
         let config = TcpConfig {
             max_buffered_per_conn: per_conn,
             max_buffered_total: total,
             max_connections: max_conns,
             idle_timeout_ns: 5_000_000,
+            max_tombstones: max_tombs,
         };
         let mut run = Run::with(config);
         let payload = [0xABu8; 600];
