@@ -108,7 +108,7 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
     // request_after_close: a request after `Connection: close` was announced by an
     // earlier message on this connection.
     let announcing_tx = c.txs.iter().position(|tx| {
-        let close_in = |v: &Option<String>| {
+        let close_in = |v: &Option<Box<str>>| {
             v.as_deref().map(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))).unwrap_or(false)
         };
         tx.request.as_ref().map(|r| close_in(&r.head.connection)).unwrap_or(false)
