@@ -33,10 +33,11 @@ RESULTS=bench-data/results.jsonl
 for f in bench-data/wrk-keepalive.pcap bench-data/wrk-close.pcap "$SYN"; do
     name=$(basename "$f" .pcap)
     packets=$($FLOOR "$f" | awk '{print $2}')
-    for run in floor json ndjson text tshark; do
+    for run in floor json json-1thread ndjson text tshark; do
         case $run in
             floor) cmd=("$FLOOR" "$f") ;;
             json) cmd=("$KS" analyze --json --no-progress "$f") ;;
+            json-1thread) cmd=("$KS" analyze --json --no-progress --threads 1 "$f") ;;
             ndjson) cmd=("$KS" analyze --ndjson --no-progress "$f") ;;
             text) cmd=("$KS" analyze --no-progress "$f") ;;
             tshark)
@@ -52,12 +53,15 @@ python3 - "$RESULTS" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 by = {r["label"]: r for r in rows}
-print("| capture | run | packets | wall s | packets/s | peak MB | vs floor |")
-print("|---|---|---:|---:|---:|---:|---:|")
+print("| capture | run | packets | wall s | CPU s | packets/s | peak MB | vs floor | tshark / this |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     name, run = r["label"].split("/")
     floor = by.get(f"{name}/floor", {}).get("wall_s") or 0
+    tshark = by.get(f"{name}/tshark", {}).get("wall_s") or 0
     pps = r["packets"] / r["wall_s"] if r["wall_s"] else 0
     rel = f'{r["wall_s"] / floor:.2f}×' if floor else "-"
-    print(f'| {name} | {run} | {r["packets"]:,} | {r["wall_s"]:.2f} | {pps:,.0f} | {r["peak_rss_mb"]:.1f} | {rel} |')
+    vs_tshark = f'{tshark / r["wall_s"]:.0f}×' if tshark and run != "tshark" else "-"
+    status = "" if r.get("exit", 0) == 0 else f' (exit {r["exit"]})'
+    print(f'| {name} | {run}{status} | {r["packets"]:,} | {r["wall_s"]:.2f} | {r.get("cpu_s", 0):.2f} | {pps:,.0f} | {r["peak_rss_mb"]:.1f} | {rel} | {vs_tshark} |')
 PY

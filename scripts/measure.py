@@ -17,6 +17,9 @@ label, cmd = sys.argv[1], sys.argv[2:]
 start = time.monotonic()
 proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 wall = time.monotonic() - start
-rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"label": label, "wall_s": round(wall, 3), "peak_rss_mb": round(rss_kb / 1024, 1),
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+rss_kb = usage.ru_maxrss
+# CPU time as well: on a shared machine wall time depends on the neighbours.
+print(json.dumps({"label": label, "wall_s": round(wall, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+                  "peak_rss_mb": round(rss_kb / 1024, 1),
                   "exit": proc.returncode, "stderr": proc.stderr.decode(errors="replace")[-300:]}))

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use crate::analysis::model::{Report, SourceInfo};
 use crate::analysis::{CollectSink, ConnectionSink};
-use crate::capture::{OfflineSource, PacketSource};
+use crate::capture::{OfflineSource, PacketSource, RawPacket};
+use crate::decode::LinkKind;
+use crate::time::Timestamp;
 use crate::cli::{AnalyzeArgs, ColorWhen, TuiArgs};
 use crate::pipeline::{Options, Pipeline};
 use crate::report::json::{write_document, NdjsonSink};
@@ -20,14 +22,10 @@ fn display_paths(paths: &[PathBuf]) -> Vec<String> {
     paths.iter().map(|p| p.to_string_lossy().into_owned()).collect()
 }
 
-/// Reads every packet of `source` through `pipeline`; returns the source section.
-fn drive<S: ConnectionSink>(
-    source: &mut OfflineSource,
-    pipeline: &mut Pipeline<S>,
-    paths: &[PathBuf],
-    progress: bool,
-) -> Result<SourceInfo, AppError> {
-    let bar = if progress && io::stderr().is_terminal() {
+/// The progress bar over the input's bytes (with rate and ETA when the total size
+/// is known), on stderr when it is a terminal.
+fn progress_bar(source: &OfflineSource, progress: bool) -> Option<indicatif::ProgressBar> {
+    if progress && io::stderr().is_terminal() {
         let (_, total) = source.progress();
         let bar = match total {
             Some(t) => indicatif::ProgressBar::new(t),
@@ -42,34 +40,166 @@ fn drive<S: ConnectionSink>(
         Some(bar)
     } else {
         None
-    };
+    }
+}
+
+/// Reads every packet of `source` through `pipeline`; returns the source section.
+/// `threads` ≥ 2 reads the file on a second thread (see `read_ahead`); the
+/// results are the same either way, since packets reach the pipeline in order.
+fn drive<S: ConnectionSink>(
+    source: &mut OfflineSource,
+    pipeline: &mut Pipeline<S>,
+    paths: &[PathBuf],
+    progress: bool,
+    threads: usize,
+) -> Result<SourceInfo, AppError> {
+    let bar = progress_bar(source, progress);
+    if threads >= 2 {
+        if let Err(e) = read_ahead(source, pipeline, bar.as_ref()) {
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            return Err(e);
+        }
+    } else {
+        read_inline(source, pipeline, bar.as_ref())?;
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    finish_source(source, pipeline, paths)
+}
+
+/// A read error after `packets` packets: with nothing read the input is unusable;
+/// otherwise what was read is analysed and the error becomes a warning.
+fn read_error(e: crate::capture::CaptureError, packets: u64) -> Result<(), AppError> {
+    if packets == 0 {
+        return Err(AppError::capture(e));
+    }
+    eprintln!("keepscope: warning: {e}");
+    Ok(())
+}
+
+/// Single-threaded: each packet goes through the pipeline straight from libpcap's
+/// buffer, zero-copy.
+fn read_inline<S: ConnectionSink>(
+    source: &mut OfflineSource,
+    pipeline: &mut Pipeline<S>,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Result<(), AppError> {
     loop {
         match source.next_packet() {
             Ok(Some(pkt)) => pipeline.on_packet(&pkt),
             Ok(None) => break,
             Err(e) => {
-                // Nothing read at all: the input is unusable. Otherwise analyse
-                // what was read and say what went wrong.
-                if pipeline.counters.packets == 0 {
-                    if let Some(b) = &bar {
-                        b.finish_and_clear();
-                    }
-                    return Err(AppError::capture(e));
-                }
-                eprintln!("keepscope: warning: {e}");
+                read_error(e, pipeline.counters.packets)?;
                 break;
             }
         }
-        if let Some(b) = &bar {
+        if let Some(b) = bar {
             if pipeline.counters.packets % PROGRESS_EVERY == 0 {
                 b.set_position(source.progress().0);
                 b.set_message(format!("{} packets", pipeline.counters.packets));
             }
         }
     }
-    if let Some(b) = &bar {
-        b.finish_and_clear();
+    Ok(())
+}
+
+/// Packets copied out of libpcap's buffer into one arena, so a batch crosses
+/// threads with two allocations that are reused, not one per packet.
+struct Batch {
+    bytes: Vec<u8>,
+    /// (timestamp, wire length, link, end offset in `bytes`) per packet.
+    packets: Vec<(Timestamp, u32, LinkKind, usize)>,
+    /// A read error that ended the input after the packets of this batch.
+    error: Option<crate::capture::CaptureError>,
+}
+
+/// Bytes per batch: large enough that the channel costs nothing per packet, small
+/// enough that the batches in flight stay a few MB.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Batches in flight between the reader and the analysis thread.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Two threads: one reads the file (libpcap, gzip) into batches, the calling
+/// thread decodes and analyses them in the same order. Batches go back to the
+/// reader for reuse, so memory stays at `BATCHES_IN_FLIGHT` batches.
+fn read_ahead<S: ConnectionSink>(
+    source: &mut OfflineSource,
+    pipeline: &mut Pipeline<S>,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Result<(), AppError> {
+    let (full_tx, full_rx) = crossbeam_channel::bounded::<Batch>(BATCHES_IN_FLIGHT);
+    let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Batch>(BATCHES_IN_FLIGHT + 1);
+    for _ in 0..BATCHES_IN_FLIGHT {
+        let batch = Batch { bytes: Vec::with_capacity(BATCH_BYTES + 65536), packets: Vec::with_capacity(4096), error: None };
+        let _ = empty_tx.send(batch);
     }
+    let mut result = Ok(());
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut read = 0u64;
+            'batches: while let Ok(mut batch) = empty_rx.recv() {
+                batch.bytes.clear();
+                batch.packets.clear();
+                batch.error = None;
+                let mut end = false;
+                while batch.bytes.len() < BATCH_BYTES {
+                    match source.next_packet() {
+                        Ok(Some(pkt)) => {
+                            batch.bytes.extend_from_slice(pkt.data);
+                            batch.packets.push((pkt.ts, pkt.wire_len, pkt.link, batch.bytes.len()));
+                        }
+                        Ok(None) => {
+                            end = true;
+                            break;
+                        }
+                        Err(e) => {
+                            batch.error = Some(e);
+                            end = true;
+                            break;
+                        }
+                    }
+                }
+                read += batch.packets.len() as u64;
+                if let Some(b) = bar {
+                    b.set_position(source.progress().0);
+                    b.set_message(format!("{read} packets"));
+                }
+                if full_tx.send(batch).is_err() || end {
+                    break 'batches;
+                }
+            }
+            // Dropping `full_tx` tells the analysis thread the input is over.
+        });
+        while let Ok(mut batch) = full_rx.recv() {
+            let mut start = 0;
+            for &(ts, wire_len, link, end) in &batch.packets {
+                let pkt = RawPacket { ts, wire_len, link, data: &batch.bytes[start..end] };
+                pipeline.on_packet(&pkt);
+                start = end;
+            }
+            if let Some(e) = batch.error.take() {
+                result = read_error(e, pipeline.counters.packets);
+                break;
+            }
+            // The reader may have stopped already; then the batch is just dropped.
+            let _ = empty_tx.send(batch);
+        }
+        // Ends the reader if the analysis stopped first (it waits on `empty_rx`).
+        drop(empty_tx);
+        drop(full_rx);
+    });
+    result
+}
+
+/// End of input: finishes the pipeline and builds the source section.
+fn finish_source<S: ConnectionSink>(
+    source: &OfflineSource,
+    pipeline: &mut Pipeline<S>,
+    paths: &[PathBuf],
+) -> Result<SourceInfo, AppError> {
     pipeline.finish();
     let mut info = pipeline.source_info("file");
     info.paths = display_paths(paths);
@@ -95,9 +225,22 @@ pub fn analyze_files(
     keep_connections: bool,
     progress: bool,
 ) -> Result<Report, AppError> {
+    analyze_files_threads(paths, filter, options, keep_connections, progress, 1)
+}
+
+/// `analyze_files` with a choice of threads (1: everything on the calling thread;
+/// 2: the file is read on a second thread). The report is the same either way.
+pub fn analyze_files_threads(
+    paths: &[PathBuf],
+    filter: Option<&str>,
+    options: &Options,
+    keep_connections: bool,
+    progress: bool,
+    threads: usize,
+) -> Result<Report, AppError> {
     let mut source = OfflineSource::open(paths, filter).map_err(AppError::capture)?;
     let mut pipeline = Pipeline::new(options, CollectSink::new(keep_connections));
-    let info = drive(&mut source, &mut pipeline, paths, progress)?;
+    let info = drive(&mut source, &mut pipeline, paths, progress, threads)?;
     let sink = &mut pipeline.analyzer.sink;
     let connections = sink.take_connections();
     Ok(sink.builder.report(info, connections))
@@ -115,19 +258,20 @@ fn io_error(e: io::Error) -> AppError {
 pub fn run_analyze(args: &AnalyzeArgs) -> Result<(), AppError> {
     let options = args.limits.options();
     let progress = !args.no_progress;
+    let threads = args.threads.map_or_else(default_threads, |n| n as usize).max(1);
     let stdout = io::stdout();
     if args.ndjson {
         let mut source = OfflineSource::open(&args.files, args.filter.as_deref()).map_err(AppError::capture)?;
         let out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
         let mut pipeline = Pipeline::new(&options, NdjsonSink::new(out));
-        let info = drive(&mut source, &mut pipeline, &args.files, progress)?;
+        let info = drive(&mut source, &mut pipeline, &args.files, progress, threads)?;
         print_warnings(&info);
         return pipeline.analyzer.sink.finish(info).map_err(io_error);
     }
     // The text report keeps aggregates only; the JSON document needs every connection.
-    let report = analyze_files(&args.files, args.filter.as_deref(), &options, args.json, progress)?;
+    let report = analyze_files_threads(&args.files, args.filter.as_deref(), &options, args.json, progress, threads)?;
     print_warnings(&report.source);
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
     if args.json {
         write_document(&mut out, &report).map_err(io_error)?;
     } else {
@@ -141,8 +285,14 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<(), AppError> {
     out.flush().map_err(io_error)
 }
 
+/// Two threads when the machine has two cores or more: reading the file then
+/// overlaps with the analysis.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+}
+
 pub fn run_tui(args: &TuiArgs) -> Result<(), AppError> {
     let options = args.limits.options();
-    let report = analyze_files(&args.files, args.filter.as_deref(), &options, true, true)?;
+    let report = analyze_files_threads(&args.files, args.filter.as_deref(), &options, true, true, default_threads())?;
     crate::tui::run_offline(report).map_err(|e| AppError::new(1, format!("terminal UI failed: {e}")))
 }

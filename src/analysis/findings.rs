@@ -108,7 +108,7 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
     // request_after_close: a request sent after `Connection: close` was announced
     // by an earlier message on this connection — after the announcement was on the
     // wire, so a pipelined request already in flight does not count.
-    let close_in = |v: &Option<String>| {
+    let close_in = |v: &Option<Box<str>>| {
         v.as_deref().map(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))).unwrap_or(false)
     };
     let announcement = c.txs.iter().enumerate().find_map(|(i, tx)| {

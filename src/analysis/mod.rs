@@ -18,6 +18,13 @@ pub use summary::ReportBuilder;
 
 use model::{ConnectionRecord, Finding};
 
+/// Heap bytes a kept `ConnectionRecord` costs (JSON document, TUI): this much per
+/// connection plus `RECORD_BYTES_PER_TRANSACTION` per transaction, for ordinary
+/// HTTP traffic (short header values). Checked by `tests/scale.rs`.
+pub const RECORD_BYTES_PER_CONNECTION: usize = 1024;
+/// See `RECORD_BYTES_PER_CONNECTION`.
+pub const RECORD_BYTES_PER_TRANSACTION: usize = 512;
+
 /// Keeps every finished connection (for the JSON document and the TUI), or only
 /// the aggregates (for the text report, whose memory must not grow with the
 /// number of connections).

@@ -20,12 +20,18 @@ const IDLE_BUCKETS: [(f64, &str); 7] = [
     (60.0, "15-60s"),
 ];
 
-/// Findings kept with their messages; beyond this only the counts grow.
-pub const MAX_FINDINGS_KEPT: usize = 100_000;
+/// Findings kept with their messages; beyond this only the counts grow. A kept
+/// finding costs about 200 bytes (kind, message of ~100 characters), so the list
+/// stays within ~4 MB however many connections the capture holds.
+pub const MAX_FINDINGS_KEPT: usize = 20_000;
 /// Idle-gap and idle-close samples kept per server for the race verdict.
 const MAX_SAMPLES: usize = 4096;
-/// Servers tracked individually; beyond this they are folded into one row.
-const MAX_SERVERS: usize = 100_000;
+/// Samples kept over all servers (8 bytes each: 4 MB), so many servers with
+/// many samples each cannot add up.
+const MAX_SAMPLES_TOTAL: usize = 512 * 1024;
+/// Servers tracked individually (~250 bytes each); beyond this they are folded
+/// into one row.
+const MAX_SERVERS: usize = 10_000;
 
 #[derive(Default, Clone)]
 struct ServerAcc {
@@ -53,6 +59,8 @@ pub struct ReportBuilder {
     server_order: Vec<String>,
     findings: Vec<Finding>,
     findings_dropped: u64,
+    /// Samples kept over all servers (bounded by `MAX_SAMPLES_TOTAL`).
+    samples_kept: usize,
 }
 
 fn median(values: &[f64]) -> Option<f64> {
@@ -133,7 +141,8 @@ impl ReportBuilder {
                 if t.reused {
                     acc.reused += 1;
                     if let Some(idle) = t.idle_before_s.filter(|i| *i >= 0.1) {
-                        if acc.reuse_gaps.len() < MAX_SAMPLES {
+                        if acc.reuse_gaps.len() < MAX_SAMPLES && self.samples_kept < MAX_SAMPLES_TOTAL {
+                            self.samples_kept += 1;
                             acc.reuse_gaps.push(idle);
                         }
                     }
@@ -144,7 +153,8 @@ impl ReportBuilder {
             }
             if rec.findings.iter().any(|k| k == kind::IDLE_CLOSE_UNANNOUNCED) {
                 if let Some(idle) = rec.close.idle_s {
-                    if acc.idle_closes.len() < MAX_SAMPLES {
+                    if acc.idle_closes.len() < MAX_SAMPLES && self.samples_kept < MAX_SAMPLES_TOTAL {
+                        self.samples_kept += 1;
                         acc.idle_closes.push(idle);
                     }
                 }

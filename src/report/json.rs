@@ -22,6 +22,11 @@ fn must_escape(c: char) -> bool {
 
 impl serde_json::ser::Formatter for SafeFormatter {
     fn write_string_fragment<W: ?Sized + Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
+        // Every character to escape is DEL or outside ASCII: plain ASCII text (nearly
+        // all of it) is written as is, without decoding characters.
+        if fragment.bytes().all(|b| b < 0x7f) {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             if must_escape(c) {

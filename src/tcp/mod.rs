@@ -142,6 +142,11 @@ pub struct TcpConfig {
     pub max_connections: usize,
     /// Connections silent for longer than this are ended by `expire_idle` (live mode).
     pub idle_timeout_ns: i64,
+    /// Most closed connections kept as tombstones (to absorb their trailing
+    /// packets); beyond it the longest-closed one is forgotten. Offline nothing
+    /// calls `expire_idle`, so without this bound memory would grow with every
+    /// finished connection until `max_connections`.
+    pub max_tombstones: usize,
 }
 
 impl Default for TcpConfig {
@@ -151,6 +156,10 @@ impl Default for TcpConfig {
             max_buffered_total: 32 * 1024 * 1024,
             max_connections: 1_000_000,
             idle_timeout_ns: 300 * 1_000_000_000,
+            // Trailing packets (the last ACK, a retransmitted FIN) come within a
+            // few round trips; 16k recent closes cover any realistic close rate
+            // for that long, at ~0.5 KiB each.
+            max_tombstones: 16 * 1024,
         }
     }
 }
@@ -232,6 +241,10 @@ pub struct TcpTracker {
     compact_pending_at: usize,
     /// Ring bytes allocated over all connections.
     reserved: u64,
+    /// Connections that became tombstones, oldest first (slot, id). Entries whose
+    /// slot was reused meanwhile are stale and skipped; the queue never holds more
+    /// than `max_tombstones` entries, so neither do the tombstones.
+    tombstones: VecDeque<(u32, ConnId)>,
 }
 
 impl TcpTracker {
@@ -249,6 +262,7 @@ impl TcpTracker {
             pending: VecDeque::new(),
             compact_pending_at: 64,
             reserved: 0,
+            tombstones: VecDeque::new(),
         }
     }
 
@@ -276,8 +290,29 @@ impl TcpTracker {
         let Some(mut conn) = self.slab[slot as usize].conn.take() else { return };
         if !conn.tombstone {
             self.process(slot, &mut conn, ts, seg, sink);
+            if conn.tombstone {
+                self.tombstones.push_back((slot, conn.id));
+            }
         }
         self.slab[slot as usize].conn = Some(conn);
+        self.bound_tombstones(ts, sink);
+    }
+
+    /// Forgets the longest-closed tombstones beyond `max_tombstones`.
+    fn bound_tombstones(&mut self, ts: Timestamp, sink: &mut impl StreamSink) {
+        while self.tombstones.len() > self.config.max_tombstones {
+            let Some((slot, id)) = self.tombstones.pop_front() else { break };
+            let still_there = self.slab[slot as usize].conn.as_ref().is_some_and(|c| c.id == id && c.tombstone);
+            if still_there {
+                // A tombstone ends silently: no events reach the sink.
+                self.drop_conn(slot, EndReason::Closed, ts, sink);
+            }
+        }
+    }
+
+    /// Closed connections currently kept as tombstones (for tests and memory checks).
+    pub fn tombstone_count(&self) -> usize {
+        self.slab.iter().filter(|s| s.conn.as_ref().is_some_and(|c| c.tombstone)).count()
     }
 
     /// Ends connections idle since before `now - idle_timeout` (reason `Expired`).
@@ -333,6 +368,7 @@ impl TcpTracker {
         self.slab.clear();
         self.free_slots.clear();
         self.pending.clear();
+        self.tombstones.clear();
         self.lru_head = NIL;
         self.lru_tail = NIL;
     }

@@ -917,12 +917,14 @@ proptest! {
         per_conn in 0usize..2000,
         total in 0usize..3000,
         max_conns in 1usize..4,
+        max_tombs in 0usize..3,
     ) {
         let config = TcpConfig {
             max_buffered_per_conn: per_conn,
             max_buffered_total: total,
             max_connections: max_conns,
             idle_timeout_ns: 5_000_000,
+            max_tombstones: max_tombs,
         };
         let mut run = Run::with(config);
         let payload = [0xABu8; 600];
@@ -1050,4 +1052,25 @@ fn data_on_the_syn_starts_the_stream() {
     run.feed(p.c(CISN + 6, SISN + 1, "PA", b" HTTP/1.1"));
     assert_eq!(run.rec.stream(0, C2S), b"GET / HTTP/1.1");
     assert_eq!(run.stats().missing_bytes, 0);
+}
+
+#[test]
+fn tombstones_are_bounded_and_the_oldest_go_first() {
+    let mut run = Run::with(TcpConfig { max_tombstones: 3, ..TcpConfig::default() });
+    // Ten connections on different ports, each closed by RST.
+    let pairs: Vec<Pair> = (0..10).map(|k| Pair { client: ep(1, 41000 + k), ..Pair::new() }).collect();
+    for p in &pairs {
+        handshake(&mut run, p, CISN, SISN);
+        run.feed(p.c(CISN + 1, SISN + 1, "RA", b""));
+        assert!(run.tracker.tombstone_count() <= 3);
+    }
+    assert_eq!(run.tracker.tombstone_count(), 3);
+    let events = run.rec.events.len();
+    // A trailing packet of one of the three newest is still absorbed silently…
+    run.feed(pairs[9].c(CISN + 1, SISN + 1, "A", b""));
+    assert_eq!(run.rec.events.len(), events);
+    assert_eq!(run.stats().connections, 10);
+    // …while the oldest was forgotten: its trailing packet opens a new connection.
+    run.feed(pairs[0].c(CISN + 1, SISN + 1, "A", b""));
+    assert_eq!(run.stats().connections, 11);
 }

@@ -1,0 +1,321 @@
+//! Scale properties of the whole pipeline, measured with a counting allocator:
+//! - the two-thread reader gives the same JSON document as the single thread;
+//! - no allocation per packet on in-order traffic (beyond per-message heads);
+//! - memory does not grow with finished connections in the text / NDJSON modes;
+//! - the heap cost of a kept connection record (JSON document, TUI) is bounded.
+//!
+//! The allocator counts per thread, so tests running in parallel in this binary do
+//! not disturb each other's figures.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use common::{addr, flags, tcp_frame, write_pcap, Link, Record, TsPrecision};
+use keepscope::analysis::CollectSink;
+use keepscope::capture::RawPacket;
+use keepscope::decode::LinkKind;
+use keepscope::offline::analyze_files_threads;
+use keepscope::pipeline::{Options, Pipeline};
+use keepscope::report::json::{write_document, NdjsonSink};
+use keepscope::time::Timestamp;
+
+struct Counting;
+
+thread_local! {
+    /// (allocations, live bytes) of this thread.
+    static COUNTS: Cell<(u64, i64)> = const { Cell::new((0, 0)) };
+}
+
+fn count(allocs: u64, bytes: i64) {
+    // `try_with`: the allocator also runs while thread-locals are torn down.
+    let _ = COUNTS.try_with(|c| {
+        let (a, b) = c.get();
+        c.set((a + allocs, b + bytes));
+    });
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(1, layout.size() as i64);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(0, -(layout.size() as i64));
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(1, new_size as i64 - layout.size() as i64);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    COUNTS.with(|c| c.get().0)
+}
+
+fn live_bytes() -> i64 {
+    COUNTS.with(|c| c.get().1)
+}
+
+const SERVER: &str = "127.0.0.1:8080";
+
+fn client(k: usize) -> SocketAddr {
+    addr(&format!("127.{}.{}.{}:{}", 1 + (k >> 16) % 250, (k >> 8) & 255, k & 255, 1024 + k % 60_000))
+}
+
+fn ts(n: u64) -> Timestamp {
+    Timestamp(1_700_000_000_000_000_000 + n as i64 * 7_000)
+}
+
+/// The packets of connection `k`: handshake, `requests` keep-alive exchanges
+/// (the last one announcing `Connection: close` when `announce_close`), then FINs
+/// from both sides, or an RST from the server when `rst`.
+fn conversation(k: usize, requests: usize, announce_close: bool, rst: bool) -> Vec<Vec<u8>> {
+    let (c, s) = (client(k), addr(SERVER));
+    let c_isn = (k as u32).wrapping_mul(2_654_435_761);
+    let s_isn = c_isn ^ 0x5555_5555;
+    let (mut cs, mut ss) = (c_isn.wrapping_add(1), s_isn.wrapping_add(1));
+    let mut out = vec![
+        tcp_frame(Link::Ethernet, c, s, c_isn, 0, flags("S"), b""),
+        tcp_frame(Link::Ethernet, s, c, s_isn, cs, flags("SA"), b""),
+        tcp_frame(Link::Ethernet, c, s, cs, ss, flags("A"), b""),
+    ];
+    for r in 0..requests {
+        let request = format!("GET /item/{k}/{r} HTTP/1.1\r\nHost: {SERVER}\r\nUser-Agent: scale/1\r\n\r\n");
+        let last = r + 1 == requests;
+        let connection = if last && announce_close { "close" } else { "keep-alive" };
+        let response = format!("HTTP/1.1 200 OK\r\nConnection: {connection}\r\nContent-Length: 2\r\n\r\nok");
+        out.push(tcp_frame(Link::Ethernet, c, s, cs, ss, flags("PA"), request.as_bytes()));
+        cs = cs.wrapping_add(request.len() as u32);
+        out.push(tcp_frame(Link::Ethernet, s, c, ss, cs, flags("PA"), response.as_bytes()));
+        ss = ss.wrapping_add(response.len() as u32);
+    }
+    if rst {
+        out.push(tcp_frame(Link::Ethernet, s, c, ss, cs, flags("RA"), b""));
+    } else {
+        out.push(tcp_frame(Link::Ethernet, c, s, cs, ss, flags("FA"), b""));
+        out.push(tcp_frame(Link::Ethernet, s, c, ss, cs.wrapping_add(1), flags("FA"), b""));
+        out.push(tcp_frame(Link::Ethernet, c, s, cs.wrapping_add(1), ss.wrapping_add(1), flags("A"), b""));
+    }
+    out
+}
+
+/// Calls `each` with the frames of `n` connections, interleaved 32 at a time (so
+/// many are open at once), varied: 1–4 requests, some announced closes, some RSTs.
+fn for_each_frame(n: usize, mut each: impl FnMut(usize, Vec<u8>)) {
+    let mut start = 0;
+    while start < n {
+        let end = (start + 32).min(n);
+        let mut convs: Vec<std::vec::IntoIter<Vec<u8>>> = (start..end)
+            .map(|k| conversation(k, 1 + k % 4, k % 3 == 0, k % 7 == 0).into_iter())
+            .collect();
+        loop {
+            let mut any = false;
+            for (i, conv) in convs.iter_mut().enumerate() {
+                if let Some(frame) = conv.next() {
+                    any = true;
+                    each(start + i, frame);
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+        start = end;
+    }
+}
+
+fn feed<S: keepscope::analysis::ConnectionSink>(pipeline: &mut Pipeline<S>, n: u64, frame: &[u8]) {
+    let pkt = RawPacket { ts: ts(n), wire_len: frame.len() as u32, link: LinkKind::Ethernet, data: frame };
+    pipeline.on_packet(&pkt);
+}
+
+fn json_of(paths: &[PathBuf], threads: usize) -> String {
+    let report = analyze_files_threads(paths, None, &Options::default(), true, false, threads)
+        .unwrap_or_else(|e| panic!("{paths:?}: {:?}", e.message));
+    let mut out = Vec::new();
+    write_document(&mut out, &report).expect("write to a Vec");
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+#[test]
+fn two_threads_give_the_same_document_as_one() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/captures");
+    let mut captures: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("captures/")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    captures.sort();
+    assert!(captures.len() >= 10, "captures/ holds the recorded captures");
+    // A larger generated capture: many reader batches, thousands of connections.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let big = tmp.path().join("generated.pcap");
+    let mut records = Vec::new();
+    let mut n = 0u64;
+    for_each_frame(4000, |_, frame| {
+        records.push(Record::new(ts(n), frame));
+        n += 1;
+    });
+    write_pcap(&big, common::LINKTYPE_ETHERNET, TsPrecision::Micro, &records);
+    assert!(std::fs::metadata(&big).expect("written").len() > 4 * 256 * 1024, "spans many batches");
+    captures.push(big.clone());
+    for path in &captures {
+        let one = json_of(std::slice::from_ref(path), 1);
+        let two = json_of(std::slice::from_ref(path), 2);
+        assert!(one == two, "{}: --threads 2 differs from --threads 1", path.display());
+    }
+    // Several files in one run, across the file boundary.
+    let both = [captures[0].clone(), big];
+    assert_eq!(json_of(&both, 1), json_of(&both, 2));
+    let doc: serde_json::Value = serde_json::from_str(&json_of(&captures[captures.len() - 1..], 2)).expect("JSON");
+    assert_eq!(doc["summary"]["connections"], 4000);
+}
+
+#[test]
+fn in_order_traffic_allocates_per_message_not_per_packet() {
+    let (c, s) = (addr("127.0.0.2:40000"), addr(SERVER));
+    let (c_isn, s_isn) = (1000u32, u32::MAX - 3_000_000); // the server's seq wraps
+    let request = b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+    const SEGMENTS: usize = 4000;
+    const SEG: usize = 1448;
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", SEGMENTS * SEG);
+    let body = vec![b'x'; SEG];
+    let mut frames = vec![
+        tcp_frame(Link::Ethernet, c, s, c_isn, 0, flags("S"), b""),
+        tcp_frame(Link::Ethernet, s, c, s_isn, c_isn + 1, flags("SA"), b""),
+        tcp_frame(Link::Ethernet, c, s, c_isn + 1, s_isn.wrapping_add(1), flags("A"), b""),
+    ];
+    let cs = c_isn + 1 + request.len() as u32;
+    let mut ss = s_isn.wrapping_add(1);
+    frames.push(tcp_frame(Link::Ethernet, c, s, c_isn + 1, ss, flags("PA"), request));
+    frames.push(tcp_frame(Link::Ethernet, s, c, ss, cs, flags("PA"), head.as_bytes()));
+    ss = ss.wrapping_add(head.len() as u32);
+    for i in 0..SEGMENTS {
+        frames.push(tcp_frame(Link::Ethernet, s, c, ss, cs, flags("A"), &body));
+        ss = ss.wrapping_add(SEG as u32);
+        if i % 2 == 1 {
+            frames.push(tcp_frame(Link::Ethernet, c, s, cs, ss, flags("A"), b""));
+        }
+    }
+    // Then keep-alive exchanges, one segment each way.
+    const EXCHANGES: usize = 2000;
+    let mut cs = cs;
+    for r in 0..EXCHANGES {
+        let req = format!("GET /r/{r} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let resp = b"HTTP/1.1 204 No Content\r\n\r\n";
+        frames.push(tcp_frame(Link::Ethernet, c, s, cs, ss, flags("PA"), req.as_bytes()));
+        cs = cs.wrapping_add(req.len() as u32);
+        frames.push(tcp_frame(Link::Ethernet, s, c, ss, cs, flags("PA"), resp));
+        ss = ss.wrapping_add(resp.len() as u32);
+    }
+    let body_start = 5 + 20; // a few body segments in: buffers are warm
+    let body_end = 5 + SEGMENTS * 3 / 2;
+
+    let mut pipeline = Pipeline::new(&Options::default(), CollectSink::new(false));
+    let mut marks = Vec::new();
+    for (i, frame) in frames.iter().enumerate() {
+        if i == body_start || i == body_end || i == body_end + 200 {
+            marks.push(allocations());
+        }
+        feed(&mut pipeline, i as u64, frame);
+    }
+    let end = allocations();
+    let body_allocs = marks[1] - marks[0];
+    // Zero per packet; one amortised growth of a reused buffer may fall in the window.
+    assert!(body_allocs <= 2, "{} in-order body segments allocated {body_allocs} times", body_end - body_start);
+    // Keep-alive exchanges: the request and response heads (their strings) and the
+    // transaction kept until the connection ends; nothing per packet beyond that.
+    let per_exchange = (end - marks[2]) as f64 / (EXCHANGES - 100) as f64;
+    eprintln!("allocations per keep-alive exchange (2 packets, 2 heads): {per_exchange:.2}");
+    assert!(per_exchange <= 12.0, "{per_exchange:.2} allocations per exchange");
+    pipeline.finish();
+    let summary = pipeline.analyzer.sink.builder.summary();
+    assert_eq!(summary.transactions, 1 + EXCHANGES as u64);
+}
+
+/// Live heap after feeding `total` connections, sampled after `sample_at` too.
+fn heap_growth<S: keepscope::analysis::ConnectionSink>(sink: S, sample_at: usize, total: usize) -> (i64, i64, Pipeline<S>) {
+    let mut pipeline = Pipeline::new(&Options::default(), sink);
+    let mut n = 0u64;
+    let mut at_sample = None;
+    for_each_frame(total, |k, frame| {
+        if k >= sample_at && at_sample.is_none() {
+            at_sample = Some(live_bytes());
+        }
+        feed(&mut pipeline, n, &frame);
+        n += 1;
+    });
+    let at_end = live_bytes();
+    (at_sample.expect("sampled"), at_end, pipeline)
+}
+
+/// Heap held by the findings list (which grows up to `MAX_FINDINGS_KEPT`, then
+/// only its counts do).
+fn findings_heap(builder: &keepscope::analysis::ReportBuilder) -> i64 {
+    assert!(builder.findings().len() <= keepscope::analysis::summary::MAX_FINDINGS_KEPT);
+    builder
+        .findings()
+        .iter()
+        .map(|f| (std::mem::size_of_val(f) + f.kind.capacity() + f.message.capacity()) as i64)
+        .sum()
+}
+
+#[test]
+fn memory_does_not_grow_with_finished_connections() {
+    // Text report: aggregates only. 30,000 → 90,000 connections (beyond the 16k
+    // tombstones kept) must not grow the heap by more than noise (hash tables and
+    // vectors at capacity stay; they do not double again), apart from the bounded
+    // findings list filling up.
+    let (mid, end, mut pipeline) = heap_growth(CollectSink::new(false), 30_000, 90_000);
+    let growth = end - mid - findings_heap(&pipeline.analyzer.sink.builder);
+    eprintln!("text: live heap {mid} B at 30k connections, {end} B at 90k");
+    assert!(growth < 256 * 1024, "text mode grew by {growth} bytes over 60,000 finished connections");
+    assert!(pipeline.tracker.tombstone_count() <= keepscope::tcp::TcpConfig::default().max_tombstones);
+    pipeline.finish();
+    assert_eq!(pipeline.analyzer.sink.builder.summary().connections, 90_000);
+
+    // NDJSON: every connection written out as it ends, aggregates kept.
+    let (mid, end, mut pipeline) = heap_growth(NdjsonSink::new(std::io::sink()), 30_000, 90_000);
+    let growth = end - mid - findings_heap(&pipeline.analyzer.sink.builder);
+    eprintln!("ndjson: live heap {mid} B at 30k connections, {end} B at 90k");
+    assert!(growth < 256 * 1024, "ndjson mode grew by {growth} bytes over 60,000 finished connections");
+    pipeline.finish();
+}
+
+/// What a kept connection record costs on the heap (JSON document, TUI): the
+/// figure stated in `analysis::RECORD_BYTES_PER_TRANSACTION` and
+/// `RECORD_BYTES_PER_CONNECTION`.
+#[test]
+fn kept_connection_records_cost_what_is_stated() {
+    const N: usize = 8000;
+    let mut pipeline = Pipeline::new(&Options::default(), CollectSink::new(true));
+    let mut n = 0u64;
+    for_each_frame(N, |_, frame| {
+        feed(&mut pipeline, n, &frame);
+        n += 1;
+    });
+    pipeline.finish();
+    let records = pipeline.analyzer.sink.take_connections();
+    assert_eq!(records.len(), N);
+    let transactions: usize = records.iter().map(|r| r.transactions.len()).sum();
+    let before = live_bytes();
+    drop(records);
+    let held = before - live_bytes();
+    let limit = N * keepscope::analysis::RECORD_BYTES_PER_CONNECTION
+        + transactions * keepscope::analysis::RECORD_BYTES_PER_TRANSACTION;
+    eprintln!(
+        "{N} records with {transactions} transactions hold {held} B: {:.0} B per connection with {:.2} transactions",
+        held as f64 / N as f64,
+        transactions as f64 / N as f64
+    );
+    assert!(held > 0);
+    assert!(held as usize <= limit, "{held} B held, {limit} B stated");
+}
