@@ -141,6 +141,10 @@ fn many_connections_with_full_out_of_order_buffers_stay_within_bounds() {
         }
     }
     let stats = pipeline.tcp_stats();
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        // For the record (other tests run in this process too): memory at the peak.
+        eprintln!("{CONNECTIONS} connections: {}", status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or(""));
+    }
     assert_eq!(stats.connections, CONNECTIONS as u64);
     assert!(stats.buffered_bytes_peak <= options.tcp.max_buffered_total as u64, "peak {}", stats.buffered_bytes_peak);
     assert!(peak_seen > options.tcp.max_buffered_total as u64 / 2, "the bound was reached: {peak_seen}");

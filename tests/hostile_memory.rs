@@ -25,11 +25,12 @@ fn own_peak_rss() -> u64 {
 #[test]
 fn hostile_captures_stay_under_100_mb_with_default_settings() {
     let dir = TempCaptures::new();
-    let cases: [(&str, fn(&std::path::Path)); 4] = [
+    let cases: [(&str, fn(&std::path::Path)); 5] = [
         ("(a) 2,000 connections x 60 kB beyond a gap", |p| gap_flood(p, 2000)),
         ("(b) 16 MB request head", endless_head),
         ("(c) a million headers", million_headers),
         ("(d) endless chunk-size digits", endless_chunk_digits),
+        ("2,000 idle connections after one 60 kB head each", |p| big_heads_then_idle(p, 2000)),
     ];
     for (i, (what, generate)) in cases.iter().enumerate() {
         let path = dir.dir.path().join(format!("case{i}.pcap"));

@@ -229,3 +229,26 @@ pub fn endless_chunk_digits(path: &Path) {
     }
     w.finish();
 }
+
+/// 2,000 keep-alive connections that each sent one 60 kB request head (within
+/// `max_head_bytes`), got their answer and stay open: nothing is pending, so
+/// nothing of those heads should stay in memory.
+pub fn big_heads_then_idle(path: &Path, connections: u32) {
+    let server = addr("10.255.0.1:80");
+    let mut w = PcapWriter::create(path);
+    let mut head = b"GET /big HTTP/1.1\r\nHost: h\r\n".to_vec();
+    while head.len() < 60_000 {
+        head.extend_from_slice(b"Cookie: 0123456789012345678901234567890123456789\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    for i in 0..connections {
+        let c = client(i);
+        w.segment(c, server, 1000, 0, "S", b"");
+        w.segment(server, c, 5000, 1001, "SA", b"");
+        w.segment(c, server, 1001, 5001, "A", b"");
+        let end = w.stream(c, server, 1001, &head);
+        w.segment(server, c, 5001, end, "AP", response);
+    }
+    w.finish();
+}
