@@ -180,6 +180,10 @@ pub(crate) enum Decision {
     Body,
 }
 
+/// Head-buffer capacity a direction keeps between messages; bigger buffers (grown
+/// by a head or candidate line longer than this) are freed once used.
+const KEEP_BUF_CAPACITY: usize = 8 * 1024;
+
 /// One direction of a connection.
 pub(crate) struct Framer {
     pub dir: Dir,
@@ -264,14 +268,26 @@ impl Framer {
         memchr::memmem::find(&bytes[from..line_end], b"HTTP/1.").map(|p| from + p)
     }
 
+    /// Empties `buf`. Its capacity is kept for the next head (no allocation per
+    /// message) unless one unusually large head grew it: then it is freed, so that a
+    /// hostile capture cannot leave every one of up to `max_connections` idle
+    /// connections holding a `max_head_bytes` buffer per direction.
+    fn clear_buf(&mut self) {
+        if self.buf.capacity() > KEEP_BUF_CAPACITY {
+            self.buf = Vec::new();
+        } else {
+            self.buf.clear();
+        }
+    }
+
     /// Forgets any partial head or candidate and looks for the next start line.
     pub(crate) fn resync(&mut self, at_line_start: bool) {
-        self.buf.clear();
+        self.clear_buf();
         self.state = if at_line_start { State::ResyncLine } else { State::ResyncSkip };
     }
 
     pub(crate) fn stop(&mut self) {
-        self.buf.clear();
+        self.clear_buf();
         self.state = State::Stopped;
     }
 
@@ -300,9 +316,9 @@ impl Framer {
         self.state == State::Head && self.first_line_done && !self.buf.is_empty()
     }
 
-    /// Head done: prepares for the next head (the buffer keeps its capacity).
+    /// Head done: prepares for the next head (the buffer keeps a usual capacity).
     pub(crate) fn head_consumed(&mut self) {
-        self.buf.clear();
+        self.clear_buf();
         self.line_start = 0;
         self.first_line_done = false;
     }
@@ -596,5 +612,25 @@ pub(crate) fn detect(first: &[u8]) -> Option<super::Protocol> {
         }
         (LineVerdict::No, LineVerdict::No) => Some(Protocol::Other),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod buffer_tests {
+    use super::*;
+
+    #[test]
+    fn a_large_head_buffer_is_freed_once_used_and_a_usual_one_kept() {
+        let mut framer = Framer::new(Dir::ClientToServer, State::Start);
+        framer.buf.extend_from_slice(&[b'a'; 60 * 1024]);
+        framer.head_consumed();
+        assert_eq!(framer.buf.capacity(), 0, "a 60 KiB buffer must not stay with an idle connection");
+        framer.buf.extend_from_slice(&[b'a'; 1000]);
+        let usual = framer.buf.capacity();
+        framer.head_consumed();
+        assert_eq!(framer.buf.capacity(), usual, "a usual buffer is reused");
+        framer.buf.extend_from_slice(&[b'a'; 20 * 1024]);
+        framer.resync(true);
+        assert_eq!(framer.buf.capacity(), 0);
     }
 }

@@ -1,0 +1,43 @@
+//! Peak memory of the real binary on hostile captures, default settings.
+//!
+//! The child's peak RSS comes from `wait4`. Linux carries the high-water mark of
+//! the address space a process had before `exec` into its `ru_maxrss`, and
+//! `Command` spawns with vfork (the child shares this test process's memory until it
+//! execs), so the figure is max(this process's peak, the child's peak). That is why
+//! these checks live in their own test binary, which streams its captures to disk
+//! and stays at a few megabytes, and why they run one after another in one test:
+//! the figure can only over-state the child, never hide it.
+
+mod common;
+mod hostile_gen;
+
+use common::TempCaptures;
+use hostile_gen::*;
+
+/// This process's own peak RSS (VmHWM), in bytes.
+fn own_peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
+    let kb: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmHWM value");
+    kb * 1024
+}
+
+#[test]
+fn hostile_captures_stay_under_100_mb_with_default_settings() {
+    let dir = TempCaptures::new();
+    let cases: [(&str, fn(&std::path::Path)); 5] = [
+        ("(a) 2,000 connections x 60 kB beyond a gap", |p| gap_flood(p, 2000)),
+        ("(b) 16 MB request head", endless_head),
+        ("(c) a million headers", million_headers),
+        ("(d) endless chunk-size digits", endless_chunk_digits),
+        ("2,000 idle connections after one 60 kB head each", |p| big_heads_then_idle(p, 2000)),
+    ];
+    for (i, (what, generate)) in cases.iter().enumerate() {
+        let path = dir.dir.path().join(format!("case{i}.pcap"));
+        generate(&path);
+        let own = own_peak_rss();
+        assert!(own < RSS_BUDGET_BYTES / 4, "the test process itself must stay small ({own} bytes)");
+        assert_ran_within_budget(what, &path);
+        std::fs::remove_file(&path).expect("remove capture");
+    }
+}
