@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Whole-run benchmarks (speed and peak memory), all measured in one run:
 #   - the read-and-slice floor (libpcap read + etherparse slicing, nothing else),
+#   - decode + TCP reassembly only (examples/decode_reassemble.rs),
 #   - keepscope analyze --json / --ndjson / text,
 #   - tshark -Y http -T fields … (for the wrk captures; far too slow for millions of
 #     connections).
@@ -15,7 +16,7 @@ QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
 
 ./scripts/setup.sh
-cargo build --release --locked --bin keepscope --example read_slice_floor --example gen_synthetic
+cargo build --release --locked --bin keepscope --example read_slice_floor --example decode_reassemble --example gen_synthetic
 mkdir -p bench-data
 if [ ! -f bench-data/wrk-keepalive.pcap ] || [ ! -f bench-data/wrk-close.pcap ]; then
     ./scripts/bench-capture.sh
@@ -33,9 +34,10 @@ RESULTS=bench-data/results.jsonl
 for f in bench-data/wrk-keepalive.pcap bench-data/wrk-close.pcap "$SYN"; do
     name=$(basename "$f" .pcap)
     packets=$($FLOOR "$f" | awk '{print $2}')
-    for run in floor json json-1thread ndjson text tshark; do
+    for run in floor decode-tcp json json-1thread ndjson text tshark; do
         case $run in
             floor) cmd=("$FLOOR" "$f") ;;
+            decode-tcp) cmd=(target/release/examples/decode_reassemble "$f") ;;
             json) cmd=("$KS" analyze --json --no-progress "$f") ;;
             json-1thread) cmd=("$KS" analyze --json --no-progress --threads 1 "$f") ;;
             ndjson) cmd=("$KS" analyze --ndjson --no-progress "$f") ;;
