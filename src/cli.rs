@@ -46,6 +46,9 @@ pub struct LimitArgs {
     /// Longest HTTP message head (start line and headers) parsed
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     pub max_head_bytes: usize,
+    /// Unfinished HTTP message heads buffered over all connections together
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_head_buffers: usize,
     /// Most connections tracked at once (the least recently active is ended beyond it)
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_connections: usize,
@@ -58,6 +61,7 @@ impl LimitArgs {
         o.tcp.max_buffered_total = self.max_buffered_total;
         o.tcp.max_connections = self.max_connections;
         o.http.max_head_bytes = self.max_head_bytes;
+        o.http.max_buffered_total = self.max_head_buffers;
         o
     }
 }

@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     // The first byte picks the connection's setup; then each control byte says what
     // to do next: bit 0 the direction, bits 1-2 the operation, the rest a length.
     let Some((&setup, mut rest)) = data.split_first() else { return };
-    let config = HttpConfig { max_head_bytes: 512 + usize::from(setup & 0x3f) * 64, max_headers: 32, max_pending_requests: 16 };
+    let config = HttpConfig { max_head_bytes: 512 + usize::from(setup & 0x3f) * 64, max_headers: 32, max_pending_requests: 16, ..HttpConfig::default() };
     let mut conn = Http1Conn::new(config, setup & 0x80 == 0);
     let mut out = Vec::new();
     let mut heads = 0usize;

@@ -47,6 +47,8 @@ struct Conn {
     /// Created on the first payload byte, so connections without payload cost no
     /// framer buffers.
     http: Option<Http1Conn>,
+    /// What `http` held for partial heads at the last count (see `keep_head_budget`).
+    head_bytes: usize,
 }
 
 pub struct Analyzer<S: ConnectionSink> {
@@ -57,6 +59,10 @@ pub struct Analyzer<S: ConnectionSink> {
     by_client_server: HashMap<(IpAddr, Endpoint), Vec<ConnId>, RandomState>,
     /// Reused buffer for the HTTP stage's events (no allocation per packet).
     events: Vec<HttpEvent>,
+    /// Partial-head bytes held over all connections, kept at most
+    /// `HttpConfig::max_buffered_total` (plus the one connection being fed).
+    head_bytes_total: usize,
+    head_bytes_peak: usize,
     pub sink: S,
     /// Most recent packet time seen, for snapshots.
     now: Timestamp,
@@ -69,6 +75,8 @@ impl<S: ConnectionSink> Analyzer<S> {
             conns: HashMap::default(),
             by_client_server: HashMap::default(),
             events: Vec::with_capacity(16),
+            head_bytes_total: 0,
+            head_bytes_peak: 0,
             sink,
             now: Timestamp::ZERO,
         }
@@ -86,6 +94,29 @@ impl<S: ConnectionSink> Analyzer<S> {
                 rec
             })
             .collect()
+    }
+
+    /// Bytes held for partial HTTP heads over all connections: now and at most.
+    pub fn head_bytes(&self) -> (usize, usize) {
+        (self.head_bytes_total, self.head_bytes_peak)
+    }
+
+    /// Recounts what connection `id`'s framer holds for partial heads; when the sum
+    /// over all connections goes over the budget, this connection's partial heads
+    /// are given up (a `HeadTooLong` framing error each) — the budget is kept by
+    /// refusing, never by growing.
+    fn keep_head_budget(&mut self, id: ConnId, ts: Timestamp) {
+        let Some(c) = self.conns.get_mut(&id) else { return };
+        let Some(http) = c.http.as_mut() else { return };
+        let now = http.buffered_bytes();
+        self.head_bytes_total = self.head_bytes_total - c.head_bytes + now;
+        c.head_bytes = now;
+        if self.head_bytes_total > self.http_config.max_buffered_total && now > 0 {
+            http.shed(ts, &mut self.events);
+            self.head_bytes_total -= now;
+            c.head_bytes = 0;
+        }
+        self.head_bytes_peak = self.head_bytes_peak.max(self.head_bytes_total);
     }
 
     pub fn open_connections(&self) -> usize {
@@ -170,6 +201,7 @@ impl<S: ConnectionSink> Analyzer<S> {
 
     fn end_connection(&mut self, id: ConnId, ts: Timestamp) {
         let Some(mut conn) = self.conns.remove(&id) else { return };
+        self.head_bytes_total -= conn.head_bytes;
         if let Some(http) = conn.http.as_mut() {
             http.finish(ts, &mut self.events);
             for ev in self.events.drain(..) {
@@ -185,13 +217,49 @@ impl<S: ConnectionSink> Analyzer<S> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::CollectSink;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    #[test]
+    fn partial_heads_share_one_budget() {
+        let config = HttpConfig { max_buffered_total: 64 * 1024, ..HttpConfig::default() };
+        let mut a = Analyzer::new(config, CollectSink::new(false));
+        let server = Endpoint { ip: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), port: 80 };
+        // 400 connections, each leaving a 3 kB request head unfinished: 1.2 MB of
+        // partial heads if nothing refused them.
+        let mut head = b"GET /x HTTP/1.1\r\n".to_vec();
+        head.extend(std::iter::repeat_n(b'a', 3000));
+        for i in 0..400u64 {
+            let client = Endpoint { ip: server.ip, port: 10_000 + i as u16 };
+            let ts = Timestamp(i as i64 * 1000);
+            a.on_stream_event(i, StreamEvent::Open { client, server, syn_seen: true, roles_known: true, ts });
+            // Split in two, so the head spans segments and must be buffered.
+            a.on_stream_event(i, StreamEvent::Data { dir: Dir::ClientToServer, ts, bytes: &head[..1500] });
+            a.on_stream_event(i, StreamEvent::Data { dir: Dir::ClientToServer, ts, bytes: &head[1500..] });
+        }
+        let (now, peak) = a.head_bytes();
+        // The budget, plus at most what the one connection being fed holds.
+        assert!(peak <= 64 * 1024 + 8 * 1024, "peak {peak}");
+        assert!(now <= 64 * 1024, "now {now}");
+        for i in 0..400u64 {
+            a.on_stream_event(i, StreamEvent::End { ts: Timestamp(1_000_000), reason: crate::tcp::EndReason::EndOfInput });
+        }
+        assert_eq!(a.head_bytes().0, 0, "every connection's share is returned when it ends");
+        let findings = &a.sink.builder.summary().findings;
+        assert!(findings.get("framing_error").copied().unwrap_or(0) > 300, "{findings:?}");
+    }
+}
+
 impl<S: ConnectionSink> StreamSink for Analyzer<S> {
     fn on_stream_event(&mut self, id: ConnId, event: StreamEvent<'_>) {
         match event {
             StreamEvent::Open { client, server, syn_seen, roles_known, ts } => {
                 self.now = self.now.max(ts);
                 let state = ConnState::new(id, client, server, syn_seen, roles_known, ts);
-                self.conns.insert(id, Conn { state, http: None });
+                self.conns.insert(id, Conn { state, http: None, head_bytes: 0 });
                 self.join_group(id);
             }
             StreamEvent::Established { ts } => {
@@ -232,6 +300,7 @@ impl<S: ConnectionSink> StreamSink for Analyzer<S> {
                 let in_sync = c.state.roles_known;
                 let http = c.http.get_or_insert_with(|| Http1Conn::new(self.http_config.clone(), in_sync));
                 http.on_data(dir, ts, bytes, &mut self.events);
+                self.keep_head_budget(id, ts);
                 if !self.events.is_empty() {
                     self.dispatch_http_events(id);
                 }
@@ -243,6 +312,7 @@ impl<S: ConnectionSink> StreamSink for Analyzer<S> {
                 c.state.touch(ts);
                 if let Some(http) = c.http.as_mut() {
                     http.on_missing(dir, ts, len, &mut self.events);
+                    self.keep_head_budget(id, ts);
                     self.dispatch_http_events(id);
                 }
             }
@@ -266,6 +336,7 @@ impl<S: ConnectionSink> StreamSink for Analyzer<S> {
                 c.state.touch(ts);
                 if let Some(http) = c.http.as_mut() {
                     http.on_fin(dir, ts, &mut self.events);
+                    self.keep_head_budget(id, ts);
                     self.dispatch_http_events(id);
                 }
             }

@@ -186,6 +186,20 @@ impl Conn {
         self.framers[dir.index()].tunnel_bytes
     }
 
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.framers.iter().map(|f| f.buf.capacity()).sum()
+    }
+
+    pub(crate) fn shed(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
+        for framer in &mut self.framers {
+            if !framer.buf.is_empty() {
+                out.push(HttpEvent::Error { dir: framer.dir, ts, error: FramingError::HeadTooLong });
+                framer.resync(false);
+            }
+            framer.buf = Vec::new();
+        }
+    }
+
     /// Capacity of the head buffer of `dir`, to check that bodies are never buffered.
     #[cfg(test)]
     pub(crate) fn buffer_capacity(&self, dir: Dir) -> usize {

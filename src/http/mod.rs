@@ -86,11 +86,16 @@ pub struct HttpConfig {
     /// Most requests waiting for their response; beyond it the oldest is given up
     /// (reported unanswered).
     pub max_pending_requests: usize,
+    /// Partial heads buffered over all connections together. Each direction's head
+    /// is bounded by `max_head_bytes`; this bounds their sum, so hostile captures with
+    /// many connections that each hold an unfinished head cannot grow memory without
+    /// limit. Kept by the analysis (`Http1Conn::buffered_bytes` / `shed`).
+    pub max_buffered_total: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { max_head_bytes: 64 * 1024, max_headers: 256, max_pending_requests: 1024 }
+        HttpConfig { max_head_bytes: 64 * 1024, max_headers: 256, max_pending_requests: 1024, max_buffered_total: 64 << 20 }
     }
 }
 
@@ -312,6 +317,18 @@ impl Http1Conn {
 
     /// Bytes `dir` sent after the connection became a tunnel (CONNECT 2xx, 101); they
     /// are counted, not parsed. (Added beside the fixed interface.)
+    /// Bytes of memory held for partial heads (both directions' buffers).
+    pub fn buffered_bytes(&self) -> usize {
+        self.inner.buffered_bytes()
+    }
+
+    /// Gives up any partial head (reported as `HeadTooLong`, then resynchronising)
+    /// and frees the buffers: how the shared budget is kept, by refusing rather
+    /// than growing.
+    pub fn shed(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
+        self.inner.shed(ts, out)
+    }
+
     pub fn tunnel_bytes(&self, dir: Dir) -> u64 {
         self.inner.tunnel_bytes(dir)
     }

@@ -394,7 +394,7 @@ fn malformed_head_resyncs_at_the_next_request() {
 
 #[test]
 fn head_too_long_and_too_many_headers() {
-    let config = HttpConfig { max_head_bytes: 64, max_headers: 2, max_pending_requests: 8 };
+    let config = HttpConfig { max_head_bytes: 64, max_headers: 2, max_pending_requests: 8, ..HttpConfig::default() };
     let mut long = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
     long.extend(std::iter::repeat_n(b'a', 100));
     long.extend_from_slice(b"\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
@@ -718,7 +718,7 @@ proptest! {
         chunks in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..64), 0u8..8), 0..24),
         in_sync in any::<bool>(),
     ) {
-        let mut conn = Http1Conn::new(HttpConfig { max_head_bytes: 256, max_headers: 8, max_pending_requests: 4 }, in_sync);
+        let mut conn = Http1Conn::new(HttpConfig { max_head_bytes: 256, max_headers: 8, max_pending_requests: 4, ..HttpConfig::default() }, in_sync);
         let mut out = Vec::new();
         for (i, (client, bytes, op)) in chunks.iter().enumerate() {
             let dir = if *client { C } else { S };
