@@ -1,19 +1,18 @@
 //! The connections table: one row per connection, sortable on every column,
 //! filtered by the `/` text. Only the rows in the visible window are built.
 
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::text::Span;
+use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
-use super::{cell, right, scrollbar, section_title};
+use super::{cell, right, section_title};
 use crate::analysis::model::ConnectionRecord;
 use crate::tui::app::{App, ConnColumn};
 use crate::tui::{format, layout, theme};
 
-/// Columns are at least this wide apart.
-const SPACING: u16 = 1;
+use super::SPACING;
 /// From this width on, headers are spelled out and the findings column names kinds.
 pub const WIDE: u16 = 120;
 
@@ -303,52 +302,18 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
         let text = if numeric { right(&label, width) } else { label };
         Cell::from(Span::styled(text, style))
     }));
-    let constraints: Vec<Constraint> = widths.iter().map(|w| Constraint::Length(*w)).collect();
-    frame.render_widget(
-        Table::new(Vec::<Row>::new(), constraints.clone())
-            .header(header)
-            .column_spacing(SPACING),
-        Rect {
-            height: 1,
-            ..list.header
-        },
-    );
-
-    if shown == 0 {
-        let message = if total == 0 {
-            if app.is_live() {
-                "no connections yet"
-            } else {
-                "no connections in this capture"
-            }
+    let empty = if total == 0 {
+        if app.is_live() {
+            "no connections yet"
         } else {
-            "no connection matches the filter (Esc clears it)"
-        };
-        frame.render_widget(Paragraph::new(Line::styled(message, theme::DIM)), list.rows);
-        return;
-    }
-
-    let cursor = app.conn_cursor;
-    let page = usize::from(list.rows.height);
-    let window = super::visible_window(cursor, shown, page);
-    let start = window.start;
-    let rows: Vec<Row> = app.conn_rows[window]
-        .iter()
-        .enumerate()
-        .map(|(i, &index)| {
-            let r = row(&report.connections[index], &widths, wide);
-            if start + i == cursor.selected {
-                r.style(theme::SELECTED_ROW)
-            } else {
-                r
-            }
-        })
-        .collect();
-    frame.render_widget(
-        Table::new(rows, constraints).column_spacing(SPACING),
-        list.rows,
-    );
-    scrollbar(frame.buffer_mut(), list.scrollbar, shown, start);
+            "no connections in this capture"
+        }
+    } else {
+        "no connection matches the filter (Esc clears it)"
+    };
+    super::draw_list(frame, &list, &widths, header, &app.conn_rows, app.conn_cursor, empty, |index| {
+        row(&report.connections[index], &widths, wide)
+    });
 }
 
 #[cfg(test)]

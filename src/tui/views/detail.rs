@@ -13,7 +13,7 @@ use crate::sanitize::display;
 use crate::tui::app::App;
 use crate::tui::{format, layout, theme};
 
-const SPACING: u16 = 1;
+use super::SPACING;
 
 pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let areas = layout::detail(body);

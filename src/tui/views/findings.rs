@@ -1,18 +1,18 @@
 //! Findings: every problem the analysis flagged, one per row; Enter opens the
 //! connection it is about. The pane below shows the selected message in full.
 
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
 use super::connections::endpoint_cell;
-use super::{cell, header_row, right, scrollbar, section_title};
+use super::{cell, header_row, right, section_title};
 use crate::sanitize::display;
 use crate::tui::app::App;
 use crate::tui::{layout, theme};
 
-const SPACING: u16 = 1;
+use super::SPACING;
 
 /// kind, connection, transaction, server, message.
 fn column_widths(total: u16) -> [u16; 5] {
@@ -53,64 +53,32 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
 
     let widths = column_widths(list.rows.width);
     let wide = widths[3] > 0;
-    let constraints: Vec<Constraint> = widths.iter().map(|w| Constraint::Length(*w)).collect();
     let headers: &[&str] = if wide {
         &["kind", "conn", "tx", "server", "message"]
     } else {
         &["kind", "conn", "tx", "", "message"]
     };
     let header = header_row(headers, &widths, &[false, true, true, false, false]);
-    frame.render_widget(
-        Table::new(Vec::<Row>::new(), constraints.clone())
-            .header(header)
-            .column_spacing(SPACING),
-        list.header,
-    );
-
-    if shown == 0 {
-        let message = if total == 0 {
-            "no findings: nothing looked wrong"
-        } else {
-            "no finding matches the filter (Esc clears it)"
-        };
-        frame.render_widget(Paragraph::new(Line::styled(message, theme::DIM)), list.rows);
+    let empty = if total == 0 {
+        "no findings: nothing looked wrong"
+    } else {
+        "no finding matches the filter (Esc clears it)"
+    };
+    let cursor = app.finding_cursor;
+    let drawn = super::draw_list(frame, &list, &widths, header, &app.finding_rows, cursor, empty, |index| {
+        let finding = &report.findings[index];
+        let server = app.connection_by_id(finding.connection).map_or("?", |c| c.server.as_str());
+        Row::new(vec![
+            Cell::from(cell(&finding.kind, widths[0], theme::FINDING)),
+            Cell::from(right(&format!("#{}", finding.connection), widths[1])),
+            Cell::from(right(&finding.transaction.map_or("-".to_string(), |t| t.to_string()), widths[2])),
+            Cell::from(endpoint_cell(server, widths[3], theme::VALUE)),
+            Cell::from(cell(&finding.message, widths[4], theme::VALUE)),
+        ])
+    });
+    if !drawn {
         return;
     }
-    let cursor = app.finding_cursor;
-    let window = super::visible_window(cursor, shown, usize::from(list.rows.height));
-    let start = window.start;
-    let rows: Vec<Row> = app.finding_rows[window]
-        .iter()
-        .enumerate()
-        .map(|(i, &index)| {
-            let finding = &report.findings[index];
-            let server = app
-                .connection_by_id(finding.connection)
-                .map_or("?", |c| c.server.as_str());
-            let row = Row::new(vec![
-                Cell::from(cell(&finding.kind, widths[0], theme::FINDING)),
-                Cell::from(right(&format!("#{}", finding.connection), widths[1])),
-                Cell::from(right(
-                    &finding
-                        .transaction
-                        .map_or("-".to_string(), |t| t.to_string()),
-                    widths[2],
-                )),
-                Cell::from(endpoint_cell(server, widths[3], theme::VALUE)),
-                Cell::from(cell(&finding.message, widths[4], theme::VALUE)),
-            ]);
-            if start + i == cursor.selected {
-                row.style(theme::SELECTED_ROW)
-            } else {
-                row
-            }
-        })
-        .collect();
-    frame.render_widget(
-        Table::new(rows, constraints).column_spacing(SPACING),
-        list.rows,
-    );
-    scrollbar(frame.buffer_mut(), list.scrollbar, shown, start);
 
     // The selected finding in full.
     let Some(&index) = app.finding_rows.get(cursor.selected) else {

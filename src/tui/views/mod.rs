@@ -20,6 +20,9 @@ use super::app::{App, View};
 use super::{layout, tabs, theme};
 use crate::sanitize;
 
+/// Columns between table cells, in every table.
+pub(crate) const SPACING: u16 = 1;
+
 /// Paints the whole screen for the current state.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
@@ -151,6 +154,51 @@ pub(crate) fn section_title<'a>(title: &str, note: &str, width: u16) -> Line<'a>
         ));
     }
     Line::from(spans)
+}
+
+/// The body every list view shares: the header row, a dim `empty` message when no
+/// row is shown, else the visible window of `rows` (the selected one highlighted)
+/// and the scrollbar. `make_row(index)` builds the row of the item `index` (an
+/// index into the report, as `rows` holds them). Returns false when the list was
+/// empty, so the caller can skip its pane.
+pub(crate) fn draw_list<'a>(
+    frame: &mut Frame,
+    list: &layout::ListLayout,
+    widths: &[u16],
+    header: ratatui::widgets::Row<'a>,
+    rows: &[usize],
+    cursor: crate::tui::app::ListCursor,
+    empty: &str,
+    mut make_row: impl FnMut(usize) -> ratatui::widgets::Row<'a>,
+) -> bool {
+    use ratatui::layout::Constraint;
+    use ratatui::widgets::{Paragraph, Row, Table};
+    let constraints: Vec<Constraint> = widths.iter().map(|w| Constraint::Length(*w)).collect();
+    frame.render_widget(
+        Table::new(Vec::<Row>::new(), constraints.clone()).header(header).column_spacing(SPACING),
+        list.header,
+    );
+    if rows.is_empty() {
+        frame.render_widget(Paragraph::new(Line::styled(empty.to_string(), theme::DIM)), list.rows);
+        return false;
+    }
+    let window = visible_window(cursor, rows.len(), usize::from(list.rows.height));
+    let start = window.start;
+    let visible: Vec<Row> = rows[window]
+        .iter()
+        .enumerate()
+        .map(|(i, &index)| {
+            let row = make_row(index);
+            if start + i == cursor.selected {
+                row.style(theme::SELECTED_ROW)
+            } else {
+                row
+            }
+        })
+        .collect();
+    frame.render_widget(Table::new(visible, constraints).column_spacing(SPACING), list.rows);
+    scrollbar(frame.buffer_mut(), list.scrollbar, rows.len(), start);
+    true
 }
 
 /// A vertical scrollbar for a list of `len` rows showing `page` from `offset`;

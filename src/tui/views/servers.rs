@@ -2,19 +2,19 @@
 //! timeout it advertises and the one it really applies, how many requests it
 //! allows, and the keep-alive race verdict. Enter lists the server's connections.
 
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
 use super::connections::endpoint_cell;
-use super::{cell, header_row, pairs, right, scrollbar, section_title};
+use super::{cell, header_row, pairs, right, section_title};
 use crate::analysis::model::ServerFigures;
 use crate::sanitize::display;
 use crate::tui::app::App;
 use crate::tui::{format, layout, theme};
 
-const SPACING: u16 = 1;
+use super::SPACING;
 
 /// server, conns, txs, reuse, depth, idle close, max requests, advertised, verdict.
 fn column_widths(total: u16) -> [u16; 9] {
@@ -102,44 +102,15 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
             "!",
         ]
     };
-    let constraints: Vec<Constraint> = widths.iter().map(|w| Constraint::Length(*w)).collect();
     let numeric = [false, true, true, true, true, true, true, false, false];
     let header = header_row(&headers, &widths, &numeric);
-    frame.render_widget(
-        Table::new(Vec::<Row>::new(), constraints.clone())
-            .header(header)
-            .column_spacing(SPACING),
-        list.header,
-    );
-    if shown == 0 {
-        let message = if total == 0 {
-            "no HTTP servers seen"
-        } else {
-            "no server matches the filter (Esc clears it)"
-        };
-        frame.render_widget(Paragraph::new(Line::styled(message, theme::DIM)), list.rows);
+    let empty = if total == 0 { "no HTTP servers seen" } else { "no server matches the filter (Esc clears it)" };
+    let cursor = app.server_cursor;
+    if !super::draw_list(frame, &list, &widths, header, &app.server_rows, cursor, empty, |index| {
+        row(&report.servers[index], &widths, wide)
+    }) {
         return;
     }
-    let cursor = app.server_cursor;
-    let window = super::visible_window(cursor, shown, usize::from(list.rows.height));
-    let start = window.start;
-    let rows: Vec<Row> = app.server_rows[window]
-        .iter()
-        .enumerate()
-        .map(|(i, &index)| {
-            let r = row(&report.servers[index], &widths, wide);
-            if start + i == cursor.selected {
-                r.style(theme::SELECTED_ROW)
-            } else {
-                r
-            }
-        })
-        .collect();
-    frame.render_widget(
-        Table::new(rows, constraints).column_spacing(SPACING),
-        list.rows,
-    );
-    scrollbar(frame.buffer_mut(), list.scrollbar, shown, start);
 
     if let Some(&index) = app.server_rows.get(cursor.selected) {
         pane(frame, &report.servers[index], list.pane);
