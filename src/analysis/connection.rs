@@ -152,7 +152,9 @@ pub(crate) struct ConnState {
 /// Probe marks kept per connection for the timeline; more are counted, not kept.
 const MAX_PROBE_MARKS: usize = 64;
 
-fn has_token(value: Option<&str>, token: &str) -> bool {
+/// Whether a comma-separated header value (`Connection`, `Expect`) lists `token`,
+/// compared without regard to case as RFC 9110 asks.
+pub(crate) fn has_token(value: Option<&str>, token: &str) -> bool {
     value
         .map(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         .unwrap_or(false)

@@ -6,7 +6,7 @@ use crate::http::{FramingError, Protocol};
 use crate::sanitize;
 use crate::tcp::Dir;
 
-use super::connection::{CloseHow, ConnState};
+use super::connection::{has_token, CloseHow, ConnState};
 use super::model::{ConnectionRecord, Finding};
 
 /// Finding kinds, as they appear in JSON.
@@ -108,9 +108,7 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
     // request_after_close: a request sent after `Connection: close` was announced
     // by an earlier message on this connection — after the announcement was on the
     // wire, so a pipelined request already in flight does not count.
-    let close_in = |v: &Option<Box<str>>| {
-        v.as_deref().map(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))).unwrap_or(false)
-    };
+    let close_in = |v: &Option<Box<str>>| has_token(v.as_deref(), "close");
     let announcement = c.txs.iter().enumerate().find_map(|(i, tx)| {
         let by_request = tx.request.as_ref().filter(|r| close_in(&r.head.connection)).map(|r| r.ts_first);
         let by_response = tx.response.as_ref().filter(|r| close_in(&r.head.connection)).map(|r| r.ts_first);

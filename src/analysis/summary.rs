@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::connection::has_token;
 use super::findings::kind;
 use super::model::{
     ConnectionRecord, Finding, IdleBucket, Report, ServerFigures, SourceInfo, Summary,
@@ -166,11 +167,11 @@ impl ReportBuilder {
                 let limit_hit = rec.transactions.iter().rev().find(|t| t.response.is_some()).is_some_and(|t| {
                     let resp = t.response.as_ref().expect("checked");
                     let req_wants_more = t.request.as_ref().is_some_and(|r| {
-                        let conn = r.connection.as_deref().unwrap_or("").to_ascii_lowercase();
-                        !conn.contains("close") && (r.version != "HTTP/1.0" || conn.contains("keep-alive"))
+                        let conn = r.connection.as_deref();
+                        !has_token(conn, "close") && (r.version != "HTTP/1.0" || has_token(conn, "keep-alive"))
                     });
                     resp.status.is_some_and(|st| st < 400)
-                        && resp.connection.as_deref().is_some_and(|c| c.to_ascii_lowercase().contains("close"))
+                        && has_token(resp.connection.as_deref(), "close")
                         && req_wants_more
                 });
                 if limit_hit {
