@@ -3,17 +3,14 @@
 //! background, real curl clients, then Ctrl-C (SIGINT) and a check of the JSON.
 //! Needs root (CI runs as root); without it the tests say so and return.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_keepscope");
+mod live_common;
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+use live_common::{is_root, signal, BIN};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -60,19 +57,8 @@ fn start_server() -> Server {
 
 /// Starts `keepscope live` and waits for its "capturing on" line.
 fn start_live(args: &[&str]) -> (Child, BufReader<std::process::ChildStderr>) {
-    let mut child = Command::new(BIN)
-        .arg("live")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
+    let (child, err, line) = live_common::start_live(args);
     assert!(line.contains("capturing on lo"), "unexpected first stderr line: {line:?}");
-    // libpcap is live once open returned; a short pause lets the kernel attach.
-    std::thread::sleep(Duration::from_millis(300));
     (child, err)
 }
 
@@ -82,8 +68,7 @@ fn curl(args: &[&str]) {
 }
 
 fn sigint(child: &Child) {
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    signal(child, libc::SIGINT);
 }
 
 fn transactions(doc: &serde_json::Value, port: u16) -> Vec<(u64, String, String, u64)> {

@@ -16,12 +16,9 @@ use std::path::Path;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_keepscope");
+mod live_common;
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+use live_common::{is_root, signal, BIN};
 
 /// A loopback HTTP/1.1 server answering every request on a connection with a
 /// 5-byte body, until the client closes. Returns its port.
@@ -84,25 +81,9 @@ fn two_requests(port: u16) {
 
 /// Starts `keepscope live ARGS` and waits for its "capturing on" line.
 fn start_live(args: &[&str]) -> (Child, BufReader<ChildStderr>) {
-    let mut child = Command::new(BIN)
-        .arg("live")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
+    let (child, err, line) = live_common::start_live(args);
     assert!(line.contains("capturing on"), "unexpected first stderr line: {line:?}");
-    // libpcap is live once open returned; a short pause lets the kernel attach.
-    std::thread::sleep(Duration::from_millis(300));
     (child, err)
-}
-
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, sig) };
 }
 
 /// Waits for the child to end on its own (or kills it after `limit` and fails).
