@@ -593,6 +593,7 @@ impl Conn {
             }
         }
         let f = &mut self.framers[d];
+        let cut_head = f.has_start_line();
         match &mut f.state {
             State::Stopped => {}
             State::Tunnel => f.tunnel_bytes += len,
@@ -630,6 +631,38 @@ impl Conn {
                 f.resync(true);
             }
             State::ResyncLine | State::ResyncSkip => f.resync(true),
+            State::Head if cut_head => {
+                // Bytes lost inside a head whose start line was whole: most often a
+                // capture taken with a small snaplen (`tcpdump -s 256`) that cut the
+                // head's packet. Report the head as far as it was captured (as
+                // Wireshark shows a cut packet's fields), end that message cut off —
+                // where its body would end is unknown — and resynchronise at the
+                // next start line, which usually begins the next packet.
+                // With no length field captured, the framing reads `none`.
+                f.cut_head = true;
+                let head_ts = f.last_ts;
+                self.on_head(d, HeadSource::Buf, head_ts, out);
+                let f = &mut self.framers[d];
+                match f.state {
+                    State::Tunnel | State::Stopped => {}
+                    State::Body(ref body) => {
+                        if matches!(body, Body::Close) {
+                            // No length field was captured; "close-delimited" would
+                            // claim the server must close the connection, which
+                            // nothing captured says.
+                            f.framing = Framing::None;
+                        }
+                        f.end_message(false, out);
+                        f.error(ts, FramingError::Desync, out);
+                        f.resync(true);
+                    }
+                    _ => {
+                        f.error(ts, FramingError::Desync, out);
+                        f.resync(true);
+                    }
+                }
+                self.framers[d].cut_head = false;
+            }
             State::Detect | State::Start | State::Head => {
                 f.error(ts, FramingError::Desync, out);
                 f.head_consumed();

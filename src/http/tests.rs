@@ -508,6 +508,37 @@ fn missing_bytes_in_a_chunked_body_or_head_desync_and_resync() {
 }
 
 #[test]
+fn a_head_cut_by_the_snaplen_is_reported_as_far_as_captured() {
+    // tcpdump -s 256: each response's packet loses the end of its head. The status
+    // line and the fields captured are reported, the message ends cut off, and the
+    // next response (next packet) is found again and paired with the next request.
+    let mut conn = Http1Conn::new(HttpConfig::default(), true);
+    let mut out = Vec::new();
+    conn.on_data(C, ts(1), b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", &mut out);
+    conn.on_data(S, ts(2), b"HTTP/1.1 200 OK\r\nServer: nginx\r\nConnection: keep-alive\r\nContent-Len", &mut out);
+    conn.on_missing(S, ts(2), 120, &mut out);
+    conn.on_data(C, ts(3), b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n", &mut out);
+    conn.on_data(S, ts(4), b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", &mut out);
+    assert_eq!(
+        summary(&out),
+        [
+            "proto http1",
+            "req0 GET /a",
+            "end C 0 none",
+            "res0 200",
+            "end S 0 none cut",
+            "err S Desync",
+            "req1 GET /b",
+            "end C 0 none",
+            "res1 404",
+            "end S 0 content-length",
+        ]
+    );
+    let HttpEvent::ResponseHead { head, .. } = &out[3] else { panic!("{:?}", out[3]) };
+    assert_eq!(head.connection.as_deref(), Some("keep-alive"), "fields before the cut are kept");
+}
+
+#[test]
 fn capture_started_mid_connection_resyncs() {
     let out = summary(&run_cfg(
         HttpConfig::default(),
