@@ -57,6 +57,38 @@ fn bar(count: u64, max: u64) -> String {
     s
 }
 
+/// Rows of the requests-per-connection histogram: one per value when there are
+/// few, otherwise ranges doubling in width (1, 2, 3-4, 5-8, …) so that a capture
+/// whose connections carried 10,579 to 10,688 requests each reads as one or two
+/// rows, not a hundred. Empty ranges between the first and the last are shown, so
+/// the shape stays honest.
+fn requests_histogram_rows(values: &[(u64, u64)]) -> Vec<(String, u64)> {
+    const MAX_EXACT_ROWS: usize = 12;
+    if values.len() <= MAX_EXACT_ROWS {
+        return values.iter().map(|&(n, c)| (n.to_string(), c)).collect();
+    }
+    // Range k holds [lo_k, hi_k]: 0, 1, 2, 3-4, 5-8, 9-16, …
+    let range_of = |n: u64| -> u32 { if n <= 1 { n as u32 } else { 65 - (n - 1).leading_zeros() } };
+    let bounds = |k: u32| -> (u64, u64) {
+        if k <= 1 { (k as u64, k as u64) } else { ((1u64 << (k - 2)) + 1, 1u64 << (k - 1)) }
+    };
+    let first = range_of(values[0].0);
+    let last = range_of(values[values.len() - 1].0);
+    let mut counts = vec![0u64; (last - first + 1) as usize];
+    for &(n, c) in values {
+        counts[(range_of(n) - first) as usize] += c;
+    }
+    counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (lo, hi) = bounds(first + i as u32);
+            let label = if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") };
+            (label, c)
+        })
+        .collect()
+}
+
 fn pct(r: f64) -> String {
     format!("{:.1}%", r * 100.0)
 }
@@ -163,24 +195,11 @@ pub fn render(report: &Report, colour: bool) -> String {
     // Histograms.
     if !s.requests_per_connection.is_empty() {
         let _ = writeln!(o, "\n{}", p.bold("Requests per HTTP connection"));
-        let max = s.requests_per_connection.iter().map(|(_, c)| *c).max().unwrap_or(0);
-        // Long tails are folded so the histogram stays short.
-        let mut shown = 0;
-        let mut folded: u64 = 0;
-        let mut folded_from = 0;
-        for &(n, count) in &s.requests_per_connection {
-            if shown < 12 {
-                let _ = writeln!(o, "  {:>6}  {} {}", n, p.cyan(&bar(count, max)), count);
-                shown += 1;
-            } else {
-                if folded == 0 {
-                    folded_from = n;
-                }
-                folded += count;
-            }
-        }
-        if folded > 0 {
-            let _ = writeln!(o, "  {:>6}  {} {}", format!("{folded_from}+"), p.cyan(&bar(folded, max)), folded);
+        let rows = requests_histogram_rows(&s.requests_per_connection);
+        let max = rows.iter().map(|(_, c)| *c).max().unwrap_or(0);
+        let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0).max(6);
+        for (label, count) in &rows {
+            let _ = writeln!(o, "  {:>width$}  {} {}", label, p.cyan(&bar(*count, max)), count);
         }
     }
     if let (Some(first), Some(last)) =
@@ -264,6 +283,22 @@ fn write_server_row(o: &mut String, p: &Paint, sv: &ServerFigures) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wide_request_counts_fold_into_doubling_ranges() {
+        let exact = requests_histogram_rows(&[(1, 5), (3, 2)]);
+        assert_eq!(exact, [("1".to_string(), 5), ("3".to_string(), 2)]);
+        let many: Vec<(u64, u64)> = (10_579..10_600).map(|n| (n, 1)).chain([(1, 4), (3, 1)]).collect();
+        let mut many = many;
+        many.sort();
+        let rows = requests_histogram_rows(&many);
+        let labels: Vec<&str> = rows.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(labels.first(), Some(&"1"));
+        assert_eq!(labels.last(), Some(&"8193-16384"));
+        assert_eq!(rows.iter().map(|(_, c)| c).sum::<u64>(), 26, "every connection counted once");
+        assert_eq!(rows.iter().find(|(l, _)| l == "3-4").map(|(_, c)| *c), Some(1));
+        assert_eq!(rows.last().map(|(_, c)| *c), Some(21));
+    }
 
     #[test]
     fn bars_scale() {
