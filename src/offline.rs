@@ -11,7 +11,7 @@ use crate::decode::LinkKind;
 use crate::time::Timestamp;
 use crate::cli::{AnalyzeArgs, ColorWhen, TuiArgs};
 use crate::pipeline::{Options, Pipeline};
-use crate::report::json::{write_document, NdjsonSink};
+use crate::report::json::{JsonDocumentSink, NdjsonSink};
 use crate::report::text;
 use crate::AppError;
 
@@ -217,6 +217,19 @@ fn print_warnings(info: &SourceInfo) {
     }
 }
 
+/// Reads `paths` through `pipeline` (whatever its sink) and finishes it; returns
+/// the report's source section.
+pub fn analyze_into<S: ConnectionSink>(
+    paths: &[PathBuf],
+    filter: Option<&str>,
+    pipeline: &mut Pipeline<S>,
+    progress: bool,
+    threads: usize,
+) -> Result<SourceInfo, AppError> {
+    let mut source = OfflineSource::open(paths, filter).map_err(AppError::capture)?;
+    drive(&mut source, pipeline, paths, progress, threads)
+}
+
 /// Runs a whole offline analysis and returns the report (used by `tui` and tests).
 pub fn analyze_files(
     paths: &[PathBuf],
@@ -238,9 +251,8 @@ pub fn analyze_files_threads(
     progress: bool,
     threads: usize,
 ) -> Result<Report, AppError> {
-    let mut source = OfflineSource::open(paths, filter).map_err(AppError::capture)?;
     let mut pipeline = Pipeline::new(options, CollectSink::new(keep_connections));
-    let info = drive(&mut source, &mut pipeline, paths, progress, threads)?;
+    let info = analyze_into(paths, filter, &mut pipeline, progress, threads)?;
     let sink = &mut pipeline.analyzer.sink;
     let connections = sink.take_connections();
     Ok(sink.builder.report(info, connections))
@@ -261,27 +273,31 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<(), AppError> {
     let threads = args.threads.map_or_else(default_threads, |n| n as usize).max(1);
     let stdout = io::stdout();
     if args.ndjson {
-        let mut source = OfflineSource::open(&args.files, args.filter.as_deref()).map_err(AppError::capture)?;
         let out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
         let mut pipeline = Pipeline::new(&options, NdjsonSink::new(out));
-        let info = drive(&mut source, &mut pipeline, &args.files, progress, threads)?;
+        let info = analyze_into(&args.files, args.filter.as_deref(), &mut pipeline, progress, threads)?;
         print_warnings(&info);
         return pipeline.analyzer.sink.finish(info).map_err(io_error);
     }
-    // The text report keeps aggregates only; the JSON document needs every connection.
-    let report = analyze_files_threads(&args.files, args.filter.as_deref(), &options, args.json, progress, threads)?;
+    if args.json {
+        // Connections are serialised as they end and wait in a spool (memory
+        // bounded, then a temporary file) until the summary is known.
+        let mut pipeline = Pipeline::new(&options, JsonDocumentSink::new());
+        let info = analyze_into(&args.files, args.filter.as_deref(), &mut pipeline, progress, threads)?;
+        print_warnings(&info);
+        let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+        return pipeline.analyzer.sink.finish(info, &mut out).map_err(io_error);
+    }
+    // The text report keeps aggregates only.
+    let report = analyze_files_threads(&args.files, args.filter.as_deref(), &options, false, progress, threads)?;
     print_warnings(&report.source);
     let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
-    if args.json {
-        write_document(&mut out, &report).map_err(io_error)?;
-    } else {
-        let colour = match args.color {
-            ColorWhen::Always => true,
-            ColorWhen::Never => false,
-            ColorWhen::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        };
-        out.write_all(text::render(&report, colour).as_bytes()).map_err(io_error)?;
-    }
+    let colour = match args.color {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    out.write_all(text::render(&report, colour).as_bytes()).map_err(io_error)?;
     out.flush().map_err(io_error)
 }
 

@@ -2,7 +2,9 @@
 //! - the two-thread reader gives the same JSON document as the single thread;
 //! - no allocation per packet on in-order traffic (beyond per-message heads);
 //! - memory does not grow with finished connections in the text / NDJSON modes;
-//! - the heap cost of a kept connection record (JSON document, TUI) is bounded.
+//! - the heap cost of a kept connection record (TUI) is bounded;
+//! - transactions retired early (so long connections hold none) change no output,
+//!   and the JSON document's heap grows by its small index only.
 //!
 //! The allocator counts per thread, so tests running in parallel in this binary do
 //! not disturb each other's figures.
@@ -18,9 +20,9 @@ use common::{addr, flags, tcp_frame, write_pcap, Link, Record, TsPrecision};
 use keepscope::analysis::CollectSink;
 use keepscope::capture::RawPacket;
 use keepscope::decode::LinkKind;
-use keepscope::offline::analyze_files_threads;
+use keepscope::offline::{analyze_files_threads, analyze_into};
 use keepscope::pipeline::{Options, Pipeline};
-use keepscope::report::json::{write_document, NdjsonSink};
+use keepscope::report::json::{write_document, JsonDocumentSink, NdjsonSink};
 use keepscope::time::Timestamp;
 
 struct Counting;
@@ -318,4 +320,177 @@ fn kept_connection_records_cost_what_is_stated() {
     );
     assert!(held > 0);
     assert!(held as usize <= limit, "{held} B held, {limit} B stated");
+}
+
+/// The recorded captures, plus generated ones: thousands of short connections,
+/// and long keep-alive connections (interleaved) with thousands of exchanges.
+fn captures_and_generated(tmp: &std::path::Path) -> Vec<PathBuf> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/captures");
+    let mut captures: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("captures/")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    captures.sort();
+    let short = tmp.join("short.pcap");
+    let mut records = Vec::new();
+    let mut n = 0u64;
+    for_each_frame(3000, |_, frame| {
+        records.push(Record::new(ts(n), frame));
+        n += 1;
+    });
+    write_pcap(&short, common::LINKTYPE_ETHERNET, TsPrecision::Micro, &records);
+    captures.push(short);
+    let long = tmp.join("long.pcap");
+    let mut convs: Vec<std::vec::IntoIter<Vec<u8>>> =
+        (0..6).map(|k| conversation(k, 700 + 300 * k, k % 2 == 0, k == 5).into_iter()).collect();
+    let mut records = Vec::new();
+    loop {
+        let mut any = false;
+        for conv in convs.iter_mut() {
+            if let Some(frame) = conv.next() {
+                any = true;
+                records.push(Record::new(ts(n), frame));
+                n += 1;
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    write_pcap(&long, common::LINKTYPE_ETHERNET, TsPrecision::Micro, &records);
+    captures.push(long);
+    captures
+}
+
+fn pipeline_with<S: keepscope::analysis::ConnectionSink>(sink: S, retire_batch: Option<usize>) -> Pipeline<S> {
+    let mut pipeline = Pipeline::new(&Options::default(), sink);
+    if let Some(b) = retire_batch {
+        pipeline.analyzer.set_retire_batch(b);
+    }
+    pipeline
+}
+
+/// Every output built with transactions retired early equals the one built from
+/// whole connections (the TUI's path, which retires nothing): the JSON document
+/// byte for byte, the NDJSON connection lines as values, the text report.
+#[test]
+fn retiring_transactions_early_changes_no_output() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    for path in captures_and_generated(tmp.path()) {
+        let paths = std::slice::from_ref(&path);
+        let whole = analyze_files_threads(paths, None, &Options::default(), true, false, 1).expect("analysed");
+        let mut want = Vec::new();
+        write_document(&mut want, &whole).expect("write to a Vec");
+        let want_doc: serde_json::Value = serde_json::from_slice(&want).expect("JSON");
+
+        for (batch, spool) in [(Some(1), 512), (None, 64 * 1024), (Some(1), 64 << 20)] {
+            let mut pipeline = pipeline_with(JsonDocumentSink::with_spool_memory(spool), batch);
+            let info = analyze_into(paths, None, &mut pipeline, false, 1).expect("analysed");
+            let mut got = Vec::new();
+            pipeline.analyzer.sink.finish(info, &mut got).expect("written");
+            assert!(
+                got == want,
+                "{}: the JSON document differs with retire batch {batch:?}, spool memory {spool}",
+                path.display()
+            );
+
+            let mut pipeline = pipeline_with(NdjsonSink::with_spool_memory(Vec::new(), spool), batch);
+            let info = analyze_into(paths, None, &mut pipeline, false, 1).expect("analysed");
+            pipeline.analyzer.sink.finish(info).expect("written");
+            let text = String::from_utf8(std::mem::take(pipeline.analyzer.sink.out_mut())).expect("UTF-8");
+            let mut lines: Vec<serde_json::Value> =
+                text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+            let summary = lines.pop().expect("a summary line");
+            assert_eq!(summary["type"], "summary");
+            assert_eq!(summary["summary"], want_doc["summary"], "{}: NDJSON summary", path.display());
+            assert_eq!(summary["servers"], want_doc["servers"], "{}: NDJSON servers", path.display());
+            let mut connections: Vec<serde_json::Value> = lines
+                .into_iter()
+                .map(|mut l| {
+                    assert_eq!(l["type"], "connection");
+                    l.as_object_mut().expect("object").remove("type");
+                    l
+                })
+                .collect();
+            connections.sort_by_key(|c| c["id"].as_u64());
+            assert!(
+                serde_json::Value::Array(connections) == want_doc["connections"],
+                "{}: NDJSON connections differ with retire batch {batch:?}",
+                path.display()
+            );
+
+            let mut pipeline = pipeline_with(CollectSink::new(false), batch);
+            let info = analyze_into(paths, None, &mut pipeline, false, 1).expect("analysed");
+            let report = pipeline.analyzer.sink.builder.report(info, Vec::new());
+            assert_eq!(report.summary, whole.summary, "{}: text summary", path.display());
+            assert_eq!(report.servers, whole.servers, "{}: text servers", path.display());
+            assert_eq!(report.findings, whole.findings, "{}: text findings", path.display());
+        }
+    }
+}
+
+/// Heap growth while one keep-alive connection carries `exchanges` requests,
+/// sampled after `exchanges / 4`.
+fn long_connection_heap<S: keepscope::analysis::ConnectionSink>(sink: S, exchanges: usize) -> (i64, i64, Pipeline<S>) {
+    let mut pipeline = Pipeline::new(&Options::default(), sink);
+    let frames = conversation(1, exchanges, false, false);
+    let sample_at = 3 + 2 * (exchanges / 4);
+    let mut at_sample = 0;
+    for (n, frame) in frames.iter().enumerate() {
+        if n == sample_at {
+            at_sample = live_bytes();
+        }
+        feed(&mut pipeline, n as u64, frame);
+    }
+    let at_end = live_bytes();
+    (at_sample, at_end, pipeline)
+}
+
+#[test]
+fn long_keepalive_connections_hold_no_finished_transactions() {
+    // 40,000 exchanges on one connection: kept whole, ~20 MB of transactions.
+    // Text, NDJSON and the JSON document hand them on as they finish; NDJSON and
+    // the document set the serialised bytes aside in a spool whose memory is
+    // bounded (64 kB here; the rest goes to a temporary file).
+    const EXCHANGES: usize = 40_000;
+    let (mid, end, _) = long_connection_heap(CollectSink::new(false), EXCHANGES);
+    eprintln!("text: live heap {mid} B after 10k exchanges, {end} B after 40k");
+    assert!(end - mid < 64 * 1024, "text mode grew by {} bytes over 30,000 exchanges", end - mid);
+
+    let (mid, end, _) = long_connection_heap(NdjsonSink::with_spool_memory(std::io::sink(), 64 * 1024), EXCHANGES);
+    eprintln!("ndjson: live heap {mid} B after 10k exchanges, {end} B after 40k");
+    assert!(end - mid < 256 * 1024, "ndjson mode grew by {} bytes over 30,000 exchanges", end - mid);
+
+    let (mid, end, mut pipeline) = long_connection_heap(JsonDocumentSink::with_spool_memory(64 * 1024), EXCHANGES);
+    eprintln!("json: live heap {mid} B after 10k exchanges, {end} B after 40k");
+    // One 16-byte note per retired batch of 32 transactions.
+    assert!(end - mid < 256 * 1024, "the JSON document grew by {} bytes over 30,000 exchanges", end - mid);
+    pipeline.finish();
+    let mut out = Vec::new();
+    pipeline.analyzer.sink.finish(keepscope::analysis::model::SourceInfo::default(), &mut out).expect("written");
+    let doc: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+    let txs = doc["connections"][0]["transactions"].as_array().expect("transactions");
+    assert_eq!(txs.len(), EXCHANGES, "every transaction is in the document");
+    for (i, tx) in txs.iter().enumerate() {
+        assert_eq!(tx["depth"], i as u64 + 1);
+    }
+    assert_eq!(doc["summary"]["transactions"], EXCHANGES as u64);
+}
+
+#[test]
+fn json_document_memory_grows_by_its_index_only() {
+    // 30,000 → 90,000 short connections: the document notes 32 bytes for each
+    // (id and where its bytes are), everything else waits in the spool (bounded
+    // memory, then a temporary file). Vectors double, so allow twice the notes.
+    let (mid, end, mut pipeline) = heap_growth(JsonDocumentSink::with_spool_memory(256 * 1024), 30_000, 90_000);
+    let growth = end - mid - findings_heap(&pipeline.analyzer.sink.builder);
+    eprintln!("json: live heap {mid} B at 30k connections, {end} B at 90k");
+    let notes = 60_000 * keepscope::report::json::DOCUMENT_BYTES_PER_CONNECTION as i64;
+    assert!(growth < 2 * notes + 256 * 1024, "the JSON document grew by {growth} bytes over 60,000 connections");
+    pipeline.finish();
+    let mut out = Vec::new();
+    pipeline.analyzer.sink.finish(keepscope::analysis::model::SourceInfo::default(), &mut out).expect("written");
+    let doc: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+    assert_eq!(doc["connections"].as_array().map(Vec::len), Some(90_000));
 }

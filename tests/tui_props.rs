@@ -99,6 +99,7 @@ prop_compose! {
                 .into_iter()
                 .map(|(server, ts, acked)| ProbeMark { by: if server { "server".into() } else { "client".into() }, ts, acked })
                 .collect(),
+            retired_transactions: 0,
         }
     }
 }

@@ -28,7 +28,25 @@ pub trait ConnectionSink {
 
     /// A transaction's response ended (live streaming output).
     fn on_transaction(&mut self, _connection: &TransactionContext, _tx: &Transaction) {}
+
+    /// Whether finished transactions of open connections should be handed over in
+    /// batches (`on_transactions`) instead of all at once in the record when the
+    /// connection ends. Sinks that write or fold transactions say yes, so that a
+    /// long keep-alive connection does not hold thousands of them; the record then
+    /// carries only the rest (`ConnectionRecord::retired_transactions` says how
+    /// many came before).
+    fn takes_transactions(&self) -> bool {
+        false
+    }
+
+    /// Finished transactions of an open connection, in order, before its record.
+    fn on_transactions(&mut self, _connection: &TransactionContext, _txs: Vec<Transaction>) {}
 }
+
+/// Finished transactions are handed on in batches of at least this many (see
+/// `ConnState::retire`): per open connection, at most about this many finished
+/// transactions are held.
+pub const RETIRE_BATCH: usize = 32;
 
 /// Which connection a streamed transaction belongs to.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -66,6 +84,8 @@ pub struct Analyzer<S: ConnectionSink> {
     pub sink: S,
     /// Most recent packet time seen, for snapshots.
     now: Timestamp,
+    /// See `RETIRE_BATCH` (tests lower it to retire as early as possible).
+    retire_batch: usize,
 }
 
 impl<S: ConnectionSink> Analyzer<S> {
@@ -79,7 +99,14 @@ impl<S: ConnectionSink> Analyzer<S> {
             head_bytes_peak: 0,
             sink,
             now: Timestamp::ZERO,
+            retire_batch: RETIRE_BATCH,
         }
+    }
+
+    /// Retire finished transactions in batches of `batch` instead of `RETIRE_BATCH`
+    /// (1: as soon as possible). The output must not depend on it.
+    pub fn set_retire_batch(&mut self, batch: usize) {
+        self.retire_batch = batch.max(1);
     }
 
     /// Connections still open, in report form (for live snapshots).
@@ -194,6 +221,16 @@ impl<S: ConnectionSink> Analyzer<S> {
                         self.sink.on_transaction(&ctx, &tx);
                     }
                 }
+                if response_end && self.sink.takes_transactions() {
+                    if let Some(batch) = c.state.retire(self.retire_batch) {
+                        let ctx = TransactionContext {
+                            connection: id,
+                            client: c.state.client.to_string(),
+                            server: c.state.server.to_string(),
+                        };
+                        self.sink.on_transactions(&ctx, batch);
+                    }
+                }
             }
         }
         self.events = events;
@@ -284,7 +321,7 @@ impl<S: ConnectionSink> StreamSink for Analyzer<S> {
                     if role != Role::Unknown {
                         c.state.roles_settled = true;
                     }
-                    if swap && c.state.txs.is_empty() {
+                    if swap && c.state.txs.is_empty() && c.state.retired == 0 {
                         let old_key = (c.state.client.ip, c.state.server);
                         c.state.swap_roles();
                         // Bytes already given to the framer went to the wrong side;

@@ -123,11 +123,21 @@ pub(crate) struct ConnState {
     pub last_ts: Timestamp,
     pub established: Option<Timestamp>,
     pub protocol: Protocol,
+    /// The transactions not yet handed on: `txs[0]` is transaction number
+    /// `retired + 1` (see `retire`).
     pub txs: Vec<TxState>,
-    /// Index in `txs` of request number N of the HTTP stage (requests are numbered
-    /// from 0 in order; orphan responses take a transaction but no request number).
+    /// Transactions already handed to the sink while the connection was open.
+    pub retired: usize,
+    /// What the retired transactions leave for the findings: whether one was cut
+    /// off, and their 100-continue delays (depth, message).
+    pub retired_cut: bool,
+    pub retired_expect_delays: Vec<(u64, String)>,
+    /// Transaction number (0-based, counting retired ones) of request number
+    /// `request_base + i` of the HTTP stage (requests are numbered from 0 in order;
+    /// orphan responses take a transaction but no request number).
     pub tx_of_request: Vec<usize>,
-    /// The transaction whose response is being received (for body and end events).
+    pub request_base: usize,
+    /// The transaction (0-based number) whose response is being received.
     pub current_response_tx: Option<usize>,
     pub last_http_byte: Option<Timestamp>,
     pub last_data: Option<Timestamp>,
@@ -148,6 +158,9 @@ pub(crate) struct ConnState {
     pub early_findings: Vec<(&'static str, Option<u64>, String)>,
     pub ended: Option<Timestamp>,
 }
+
+/// 100-continue delay findings kept per connection for retired transactions.
+const MAX_RETIRED_FINDINGS: usize = 64;
 
 /// Probe marks kept per connection for the timeline; more are counted, not kept.
 const MAX_PROBE_MARKS: usize = 64;
@@ -175,7 +188,11 @@ impl ConnState {
             established: None,
             protocol: Protocol::Unknown,
             txs: Vec::new(),
+            retired: 0,
+            retired_cut: false,
+            retired_expect_delays: Vec::new(),
             tx_of_request: Vec::new(),
+            request_base: 0,
             current_response_tx: None,
             last_http_byte: None,
             last_data: None,
@@ -280,9 +297,9 @@ impl ConnState {
                 if has_token(head.connection.as_deref(), "close") && self.close_announced.is_none() {
                     self.close_announced = Some(ts_first);
                 }
-                let tx_index = answers.and_then(|i| self.tx_of_request.get(i as usize).copied());
+                let tx_index = answers.and_then(|i| self.tx_of_request(i)).filter(|&t| self.tx_mut(t).is_some());
                 match (tx_index, interim) {
-                    (Some(t), true) => self.txs[t].interim.push((head.status, ts_first)),
+                    (Some(t), true) => self.tx_mut(t).expect("checked").interim.push((head.status, ts_first)),
                     (None, true) => {
                         // An interim response before any request: keep it for the
                         // next transaction is not possible without guessing; record it
@@ -290,7 +307,7 @@ impl ConnState {
                         self.push_orphan(ts_first, head, Framing::None);
                     }
                     (Some(t), false) => {
-                        self.txs[t].response = Some(ResponseState {
+                        self.tx_mut(t).expect("checked").response = Some(ResponseState {
                             ts_first,
                             head,
                             end: None,
@@ -329,8 +346,8 @@ impl ConnState {
                         }
                     }
                     Dir::ServerToClient => {
-                        if let Some(t) = self.current_response_tx {
-                            if let Some(resp) = self.txs[t].response.as_mut() {
+                        if let Some(tx) = self.current_response_tx.and_then(|t| self.tx_mut(t)) {
+                            if let Some(resp) = tx.response.as_mut() {
                                 if resp.end.is_none() {
                                     resp.end = Some(ts);
                                     resp.body_bytes = body_bytes;
@@ -359,7 +376,17 @@ impl ConnState {
 
     fn current_request_mut(&mut self) -> Option<&mut RequestState> {
         let t = *self.tx_of_request.last()?;
-        self.txs[t].request.as_mut()
+        self.tx_mut(t)?.request.as_mut()
+    }
+
+    /// Transaction number `t` (0-based), unless it was retired.
+    fn tx_mut(&mut self, t: usize) -> Option<&mut TxState> {
+        self.txs.get_mut(t.checked_sub(self.retired)?)
+    }
+
+    /// The transaction number of request number `index` of the HTTP stage.
+    fn tx_of_request(&self, index: u64) -> Option<usize> {
+        self.tx_of_request.get((index as usize).checked_sub(self.request_base)?).copied()
     }
 
     fn on_request(&mut self, index: u64, ts_first: Timestamp, ts_head: Timestamp, head: RequestHead) {
@@ -384,8 +411,9 @@ impl ConnState {
         };
         // Requests are numbered by the HTTP stage; keep our table aligned even if a
         // number is skipped.
+        let index = (index as usize).saturating_sub(self.request_base);
         let skipped_from = self.tx_of_request.len();
-        while self.tx_of_request.len() < index as usize {
+        while self.tx_of_request.len() < index {
             self.tx_of_request.push(usize::MAX);
         }
         self.txs.push(TxState {
@@ -403,17 +431,17 @@ impl ConnState {
             pipelined,
             idle_before_s,
         });
-        let t = self.txs.len() - 1;
-        if self.tx_of_request.len() == index as usize {
+        let t = self.retired + self.txs.len() - 1;
+        if self.tx_of_request.len() == index {
             self.tx_of_request.push(t);
-        } else if let Some(slot) = self.tx_of_request.get_mut(index as usize) {
+        } else if let Some(slot) = self.tx_of_request.get_mut(index) {
             *slot = t;
         }
         // Requests whose number was skipped must not be addressed. Every earlier
         // request filled the slots skipped before it, so only the slots pushed just
         // now can hold the marker (scanning the whole table made each request cost
         // O(requests so far) on long keep-alive connections).
-        let skipped_to = (index as usize).min(self.tx_of_request.len());
+        let skipped_to = index.min(self.tx_of_request.len());
         for slot in self.tx_of_request.get_mut(skipped_from.min(skipped_to)..skipped_to).into_iter().flatten() {
             if *slot == usize::MAX {
                 *slot = t;
@@ -429,7 +457,7 @@ impl ConnState {
             pipelined: false,
             idle_before_s: None,
         });
-        self.txs.len() - 1
+        self.retired + self.txs.len() - 1
     }
 
     /// RFC 9112 §9.3: may the connection carry another request after `tx`?
@@ -470,11 +498,55 @@ impl ConnState {
     }
 
 
-    /// Transaction `i` in report form.
-    pub fn tx_record(&self, i: usize) -> Transaction {
+    /// Hands on the oldest finished transactions of an open connection once at
+    /// least `min_batch` of them have piled up, so a long keep-alive connection
+    /// does not hold every transaction until it ends. Finished: request and response
+    /// both ended. The last transaction is always kept (the next request's
+    /// pipelining and idle time, missed-reuse checks read it), and nothing is
+    /// retired once a close was announced or seen: the findings about closes
+    /// (`stale_reuse`, `request_after_close`, `idle_close_unannounced`,
+    /// `no_response`) only look at transactions from around then. What retired
+    /// transactions mean for the other findings is kept in `retired_cut` and
+    /// `retired_expect_delays`.
+    pub fn retire(&mut self, min_batch: usize) -> Option<Vec<Transaction>> {
+        if self.txs.len() <= min_batch || self.first_close.is_some() || self.close_announced.is_some() {
+            return None;
+        }
+        let finished = |tx: &TxState| {
+            tx.request.as_ref().is_none_or(|r| r.end.is_some()) && tx.response.as_ref().is_some_and(|r| r.end.is_some())
+        };
+        let count = self.txs[..self.txs.len() - 1].iter().take_while(|tx| finished(tx)).count();
+        if count < min_batch.max(1) {
+            return None;
+        }
+        let records: Vec<Transaction> = (self.retired..self.retired + count).map(|t| self.tx_record(t)).collect();
+        for rec in &records {
+            let cut = rec.request.as_ref().is_some_and(|r| !r.complete) || rec.response.as_ref().is_some_and(|r| !r.complete);
+            self.retired_cut |= cut;
+            if let Some(message) = super::findings::expect_delay(rec) {
+                if self.retired_expect_delays.len() < MAX_RETIRED_FINDINGS {
+                    self.retired_expect_delays.push((rec.depth, message));
+                }
+            }
+        }
+        self.txs.drain(..count);
+        self.retired += count;
+        if self.current_response_tx.is_some_and(|t| t < self.retired) {
+            self.current_response_tx = None;
+        }
+        // Requests whose transaction is gone cannot be answered any more (each was);
+        // the last entry stays so the request being received is still found.
+        let gone = self.tx_of_request.iter().take(self.tx_of_request.len().saturating_sub(1)).take_while(|&&t| t < self.retired).count();
+        self.tx_of_request.drain(..gone);
+        self.request_base += gone;
+        Some(records)
+    }
+
+    /// Transaction number `t` (0-based, counting retired ones) in report form.
+    pub fn tx_record(&self, t: usize) -> Transaction {
         let us = |t: Timestamp| round_us(t.as_secs_f64());
-        let tx = &self.txs[i];
-        let depth = i as u64 + 1;
+        let tx = &self.txs[t - self.retired];
+        let depth = t as u64 + 1;
         let request = tx.request.as_ref().map(|r| RequestRecord {
             ts: us(r.ts_first),
             end_ts: r.end.map(us),
@@ -519,7 +591,8 @@ impl ConnState {
     /// transactions in report form).
     pub fn to_record(&self) -> ConnectionRecord {
         let us = |t: Timestamp| round_us(t.as_secs_f64());
-        let transactions: Vec<Transaction> = (0..self.txs.len()).map(|i| self.tx_record(i)).collect();
+        let transactions: Vec<Transaction> =
+            (self.retired..self.retired + self.txs.len()).map(|t| self.tx_record(t)).collect();
         let close = match self.first_close {
             None => Close { by: "none".into(), how: "none".into(), ts: None, idle_s: None, announced: false },
             Some((dir, how, ts)) => {
@@ -551,6 +624,7 @@ impl ConnState {
             missing_bytes: BySide { client: self.missing[0], server: self.missing[1] },
             findings: Vec::new(),
             keepalive_probe_ts: self.probe_marks.clone(),
+            retired_transactions: self.retired as u64,
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::sanitize;
 use crate::tcp::Dir;
 
 use super::connection::{has_token, CloseHow, ConnState};
-use super::model::{ConnectionRecord, Finding};
+use super::model::{ConnectionRecord, Finding, Transaction};
 
 /// Finding kinds, as they appear in JSON.
 pub mod kind {
@@ -44,6 +44,21 @@ fn secs(v: f64) -> String {
     }
 }
 
+/// The `expect_delay` finding's message for a transaction whose 100-continue
+/// exchange cost noticeable time.
+pub(crate) fn expect_delay(t: &Transaction) -> Option<String> {
+    match t.expect_outcome.as_str() {
+        "body_without_continue" => t.expect_client_wait_s.filter(|w| *w >= EXPECT_DELAY_S).map(|w| {
+            format!("client waited {} for a 100 Continue that never came, then sent the body anyway", secs(w))
+        }),
+        "continued" => t
+            .expect_server_wait_s
+            .filter(|w| *w >= EXPECT_DELAY_S)
+            .map(|w| format!("server took {} to send 100 Continue", secs(w))),
+        _ => None,
+    }
+}
+
 /// Fills `rec.findings` (kinds) and returns the findings with their messages.
 pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
@@ -70,9 +85,12 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
 
     // stale_reuse: a request sent after the server had already closed its side, or
     // answered by RST with no response. The keep-alive race behind many 502s.
+    // (Transactions retired while the connection was open all came before any
+    // close, with their responses: they can take part in none of these.)
+    let first = c.retired;
     for (i, tx) in c.txs.iter().enumerate() {
         let Some(req) = tx.request.as_ref() else { continue };
-        let depth = i as u64 + 1;
+        let depth = (first + i) as u64 + 1;
         let idle = tx.idle_before_s.map(|s| format!(" after {} idle", secs(s))).unwrap_or_default();
         if let Some(closed) = server_closed {
             if req.ts_first > closed {
@@ -122,12 +140,12 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
             let req = tx.request.as_ref().expect("filtered on request");
             push!(
                 kind::REQUEST_AFTER_CLOSE,
-                Some(j as u64 + 1),
+                Some((first + j) as u64 + 1),
                 format!(
                     "request {} ({}) was sent after transaction {} announced Connection: close",
-                    j + 1,
+                    first + j + 1,
                     describe(&req.head.method, &req.head.uri),
-                    a + 1
+                    first + a + 1
                 ),
             );
         }
@@ -180,7 +198,7 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
 
     // incomplete: bytes missing from the capture broke a message.
     let desync = c.framing_errors.iter().any(|(_, e, _)| *e == FramingError::Desync);
-    let cut = rec.transactions.iter().any(|t| {
+    let cut = c.retired_cut || rec.transactions.iter().any(|t| {
         t.request.as_ref().map(|r| !r.complete).unwrap_or(false) || t.response.as_ref().map(|r| !r.complete).unwrap_or(false)
     });
     if (c.missing[0] > 0 || c.missing[1] > 0) && (desync || cut) {
@@ -203,30 +221,23 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
             let req = tx.request.as_ref().expect("filtered on request");
             push!(
                 kind::NO_RESPONSE,
-                Some(i as u64 + 1),
-                format!("request {} ({}) got no response before the connection closed", i + 1, describe(&req.head.method, &req.head.uri)),
+                Some((first + i) as u64 + 1),
+                format!(
+                    "request {} ({}) got no response before the connection closed",
+                    first + i + 1,
+                    describe(&req.head.method, &req.head.uri)
+                ),
             );
         }
     }
 
     // expect_delay: the 100-continue dance cost time.
+    for (depth, message) in &c.retired_expect_delays {
+        push!(kind::EXPECT_DELAY, Some(*depth), message.clone());
+    }
     for t in &rec.transactions {
-        match t.expect_outcome.as_str() {
-            "body_without_continue" => {
-                if let Some(w) = t.expect_client_wait_s.filter(|w| *w >= EXPECT_DELAY_S) {
-                    push!(
-                        kind::EXPECT_DELAY,
-                        Some(t.depth),
-                        format!("client waited {} for a 100 Continue that never came, then sent the body anyway", secs(w)),
-                    );
-                }
-            }
-            "continued" => {
-                if let Some(w) = t.expect_server_wait_s.filter(|w| *w >= EXPECT_DELAY_S) {
-                    push!(kind::EXPECT_DELAY, Some(t.depth), format!("server took {} to send 100 Continue", secs(w)));
-                }
-            }
-            _ => {}
+        if let Some(message) = expect_delay(t) {
+            push!(kind::EXPECT_DELAY, Some(t.depth), message);
         }
     }
 

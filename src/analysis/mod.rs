@@ -69,4 +69,14 @@ impl ConnectionSink for CollectSink {
             self.connections.push_back(record);
         }
     }
+
+    /// Aggregates only: transactions are folded as they finish, so long
+    /// connections hold none (see `ConnectionSink::takes_transactions`).
+    fn takes_transactions(&self) -> bool {
+        !self.keep_connections
+    }
+
+    fn on_transactions(&mut self, connection: &TransactionContext, txs: Vec<model::Transaction>) {
+        self.builder.add_transactions(&connection.server, &txs);
+    }
 }

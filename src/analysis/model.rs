@@ -114,6 +114,11 @@ pub struct ConnectionRecord {
     pub findings: Vec<String>,
     /// Probe and close instants for the TUI timeline (extra fields).
     pub keepalive_probe_ts: Vec<ProbeMark>,
+    /// Transactions handed on before the connection ended (the analysis retires
+    /// finished transactions of long connections when the sink takes them); they
+    /// come before `transactions`, which then starts at depth `retired + 1`.
+    #[serde(skip)]
+    pub retired_transactions: u64,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]

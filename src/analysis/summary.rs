@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::connection::has_token;
 use super::findings::kind;
 use super::model::{
-    ConnectionRecord, Finding, IdleBucket, Report, ServerFigures, SourceInfo, Summary,
+    ConnectionRecord, Finding, IdleBucket, Report, ServerFigures, SourceInfo, Summary, Transaction,
 };
 
 /// Upper bounds (seconds) of the idle-gap histogram buckets; the last is open.
@@ -78,17 +78,50 @@ impl ReportBuilder {
         Self::default()
     }
 
-    /// Folds one finished connection in.
-    pub fn add(&mut self, rec: &ConnectionRecord, findings: Vec<Finding>) {
-        let s = &mut self.summary;
-        s.connections += 1;
-        let requests = rec.transactions.iter().filter(|t| t.request.is_some()).count() as u64;
-        let is_http = rec.protocol == "http1" || (rec.protocol == "tunnel" && !rec.transactions.is_empty());
-        if is_http {
-            s.http_connections += 1;
-            *self.requests_per_connection.entry(requests).or_default() += 1;
+    /// The accumulator of server `name` (folded into one row beyond `MAX_SERVERS`).
+    fn server_acc(&mut self, name: &str) -> &mut ServerAcc {
+        let key = if self.servers.len() >= MAX_SERVERS && !self.servers.contains_key(name) {
+            "(other servers)"
+        } else {
+            name
+        };
+        if !self.servers.contains_key(key) {
+            self.server_order.push(key.to_string());
+            self.servers.insert(key.to_string(), ServerAcc::default());
         }
-        for t in &rec.transactions {
+        self.servers.get_mut(key).expect("inserted")
+    }
+
+    /// Folds in finished transactions of a connection to `server` that is still
+    /// open (see `ConnectionSink::on_transactions`); `add` folds the rest with the
+    /// connection when it ends. Only HTTP connections have transactions.
+    pub fn add_transactions(&mut self, server: &str, txs: &[Transaction]) {
+        self.fold_transactions(txs);
+        let mut samples_kept = self.samples_kept;
+        let acc = self.server_acc(server);
+        acc.transactions += txs.len() as u64;
+        for t in txs {
+            acc.max_depth = acc.max_depth.max(t.depth);
+            if t.reused {
+                acc.reused += 1;
+                if let Some(idle) = t.idle_before_s.filter(|i| *i >= 0.1) {
+                    if acc.reuse_gaps.len() < MAX_SAMPLES && samples_kept < MAX_SAMPLES_TOTAL {
+                        samples_kept += 1;
+                        acc.reuse_gaps.push(idle);
+                    }
+                }
+            }
+            if let Some(ka) = t.response.as_ref().and_then(|r| r.keep_alive.as_ref()) {
+                acc.advertised_keep_alive = Some(ka.clone());
+            }
+        }
+        self.samples_kept = samples_kept;
+    }
+
+    /// The summary's per-transaction counts.
+    fn fold_transactions(&mut self, txs: &[Transaction]) {
+        let s = &mut self.summary;
+        for t in txs {
             s.transactions += 1;
             if t.request.is_some() && t.response.is_some() {
                 s.answered_transactions += 1;
@@ -112,6 +145,26 @@ impl ReportBuilder {
                 _ => s.expect.none += 1,
             }
         }
+    }
+
+    /// Folds one finished connection in (its transactions retired earlier were
+    /// folded by `add_transactions`; all of them had requests and were answered).
+    pub fn add(&mut self, rec: &ConnectionRecord, findings: Vec<Finding>) {
+        let retired = rec.retired_transactions;
+        self.summary.connections += 1;
+        let requests = retired + rec.transactions.iter().filter(|t| t.request.is_some()).count() as u64;
+        let is_http = rec.protocol == "http1"
+            || (rec.protocol == "tunnel" && (retired > 0 || !rec.transactions.is_empty()));
+        if is_http {
+            self.summary.http_connections += 1;
+            *self.requests_per_connection.entry(requests).or_default() += 1;
+        }
+        if is_http {
+            self.add_transactions(&rec.server, &rec.transactions);
+        } else {
+            self.fold_transactions(&rec.transactions);
+        }
+        let s = &mut self.summary;
         match rec.close.by.as_str() {
             "client" => s.close_by.client += 1,
             "server" => s.close_by.server += 1,
@@ -126,36 +179,13 @@ impl ReportBuilder {
         // Per server: only connections that spoke HTTP say anything about a server's
         // keep-alive behaviour.
         if is_http {
-            let key = if self.servers.len() >= MAX_SERVERS && !self.servers.contains_key(&rec.server) {
-                "(other servers)".to_string()
-            } else {
-                rec.server.clone()
-            };
-            if !self.servers.contains_key(&key) {
-                self.server_order.push(key.clone());
-            }
-            let acc = self.servers.entry(key).or_default();
+            let mut samples_kept = self.samples_kept;
+            let acc = self.server_acc(&rec.server);
             acc.connections += 1;
-            acc.transactions += rec.transactions.len() as u64;
-            for t in &rec.transactions {
-                acc.max_depth = acc.max_depth.max(t.depth);
-                if t.reused {
-                    acc.reused += 1;
-                    if let Some(idle) = t.idle_before_s.filter(|i| *i >= 0.1) {
-                        if acc.reuse_gaps.len() < MAX_SAMPLES && self.samples_kept < MAX_SAMPLES_TOTAL {
-                            self.samples_kept += 1;
-                            acc.reuse_gaps.push(idle);
-                        }
-                    }
-                }
-                if let Some(ka) = t.response.as_ref().and_then(|r| r.keep_alive.as_ref()) {
-                    acc.advertised_keep_alive = Some(ka.clone());
-                }
-            }
             if rec.findings.iter().any(|k| k == kind::IDLE_CLOSE_UNANNOUNCED) {
                 if let Some(idle) = rec.close.idle_s {
-                    if acc.idle_closes.len() < MAX_SAMPLES && self.samples_kept < MAX_SAMPLES_TOTAL {
-                        self.samples_kept += 1;
+                    if acc.idle_closes.len() < MAX_SAMPLES && samples_kept < MAX_SAMPLES_TOTAL {
+                        samples_kept += 1;
                         acc.idle_closes.push(idle);
                     }
                 }
@@ -175,7 +205,8 @@ impl ReportBuilder {
                         && req_wants_more
                 });
                 if limit_hit {
-                    let answered = rec.transactions.iter().filter(|t| t.request.is_some() && t.response.is_some()).count() as u64;
+                    let answered = retired
+                        + rec.transactions.iter().filter(|t| t.request.is_some() && t.response.is_some()).count() as u64;
                     acc.max_requests_before_close = Some(acc.max_requests_before_close.unwrap_or(0).max(answered));
                 }
             }
@@ -184,6 +215,7 @@ impl ReportBuilder {
             if !findings.iter().any(|f| f.kind == kind::REQUEST_AFTER_CLOSE) {
                 acc.stale_reuse += findings.iter().filter(|f| f.kind == kind::STALE_REUSE).count() as u64;
             }
+            self.samples_kept = samples_kept;
         }
 
         for f in findings {

@@ -3,12 +3,18 @@
 //! zero-width characters as `\uXXXX`, so `keepscope analyze --json | less -R` or a
 //! `cat` of the file cannot be turned against the terminal by captured bytes.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 
+use foldhash::fast::RandomState;
 use serde::Serialize;
 
-use crate::analysis::model::{ConnectionRecord, Finding, Report, ServerFigures, SourceInfo, Summary};
-use crate::analysis::{ConnectionSink, ReportBuilder};
+use super::spool::{Extent, Spool};
+use crate::analysis::model::{ConnectionRecord, Finding, Report, ServerFigures, SourceInfo, Summary, Transaction};
+use crate::analysis::{ConnectionSink, ReportBuilder, TransactionContext};
+
+/// Output kept in memory before it goes to a temporary file (see `Spool`).
+pub const SPOOL_MEMORY: usize = 8 << 20;
 
 /// serde_json's compact formatter with extra escaping of terminal-dangerous text.
 pub struct SafeFormatter;
@@ -85,23 +91,116 @@ pub fn write_summary_line<W: Write>(out: &mut W, report: &Report) -> io::Result<
     out.write_all(b"\n")
 }
 
+/// A piece of a connection's JSON: bytes just written, or transactions set aside
+/// earlier.
+enum Piece<'a> {
+    Bytes(&'a [u8]),
+    Spooled(Extent),
+}
+
+/// Transactions of open connections, serialised as they finish (the analysis
+/// retires them in batches, see `ConnectionSink::on_transactions`) and set aside
+/// until their connection's record is written, where they are spliced in.
+struct SetAside {
+    spool: Spool,
+    /// Per open connection, its transactions so far, as comma-joined runs.
+    open: HashMap<u64, Vec<Extent>, RandomState>,
+    buf: Vec<u8>,
+    /// Empty the spool whenever no open connection refers to it (NDJSON, which
+    /// copies runs out as their connection ends); the document keeps them.
+    reclaim: bool,
+}
+
+/// Where the transactions go in a serialised connection record.
+const TRANSACTIONS_KEY: &[u8] = b",\"transactions\":[";
+
+impl SetAside {
+    fn new(reclaim: bool, limit: usize) -> Self {
+        SetAside { spool: Spool::new(limit), open: HashMap::default(), buf: Vec::new(), reclaim }
+    }
+
+    fn add(&mut self, connection: u64, txs: &[Transaction]) -> io::Result<()> {
+        self.buf.clear();
+        let runs = self.open.entry(connection).or_default();
+        for (i, tx) in txs.iter().enumerate() {
+            if i > 0 || !runs.is_empty() {
+                self.buf.push(b',');
+            }
+            write_json(&mut self.buf, tx)?;
+        }
+        runs.push(self.spool.append(&self.buf)?);
+        Ok(())
+    }
+
+    /// `value` (a connection record, or one wrapped for NDJSON) as JSON, with the
+    /// connection's set-aside transactions spliced in before the record's own,
+    /// handed to `emit` piece by piece. The record's `transactions` key is found
+    /// by its exact bytes: string values before it are escaped, so they cannot
+    /// contain it.
+    fn pieces<T: Serialize>(
+        &mut self,
+        connection: u64,
+        value: &T,
+        has_own: bool,
+        emit: &mut dyn FnMut(&Spool, Piece<'_>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.buf.clear();
+        write_json(&mut self.buf, value)?;
+        let Some(runs) = self.open.remove(&connection) else {
+            return emit(&self.spool, Piece::Bytes(&self.buf));
+        };
+        let at = memchr::memmem::find(&self.buf, TRANSACTIONS_KEY)
+            .ok_or_else(|| io::Error::other("connection record without transactions"))?
+            + TRANSACTIONS_KEY.len();
+        emit(&self.spool, Piece::Bytes(&self.buf[..at]))?;
+        for run in runs {
+            emit(&self.spool, Piece::Spooled(run))?;
+        }
+        if has_own {
+            emit(&self.spool, Piece::Bytes(b","))?;
+        }
+        emit(&self.spool, Piece::Bytes(&self.buf[at..]))?;
+        if self.reclaim && self.open.is_empty() && !self.spool.is_empty() {
+            // Nothing refers to what is set aside any more.
+            self.spool.clear()?;
+        }
+        Ok(())
+    }
+}
+
 /// `--ndjson`: every finished connection is written as it ends
 /// (`"type":"connection"`) and only the aggregates are kept; `finish` writes the
-/// `"type":"summary"` line.
+/// `"type":"summary"` line. Transactions of connections still open wait in a
+/// `Spool` (memory bounded, the rest in a temporary file).
 pub struct NdjsonSink<W: Write> {
     pub builder: ReportBuilder,
     out: W,
+    set_aside: SetAside,
+    scratch: Vec<u8>,
     /// The first write error (a closed pipe ends the run quietly).
     pub error: Option<io::Error>,
 }
 
 impl<W: Write> NdjsonSink<W> {
     pub fn new(out: W) -> Self {
-        NdjsonSink { builder: ReportBuilder::new(), out, error: None }
+        Self::with_spool_memory(out, SPOOL_MEMORY)
     }
 
-    fn write_line<T: Serialize>(&mut self, kind: &'static str, value: &T) -> io::Result<()> {
-        write_json(&mut self.out, &Tagged { kind, inner: value })?;
+    /// Keeps at most `limit` bytes of set-aside transactions in memory (tests
+    /// make it small, to go through the temporary file).
+    pub fn with_spool_memory(out: W, limit: usize) -> Self {
+        let set_aside = SetAside::new(true, limit);
+        NdjsonSink { builder: ReportBuilder::new(), out, set_aside, scratch: Vec::new(), error: None }
+    }
+
+    fn write_connection(&mut self, record: &ConnectionRecord) -> io::Result<()> {
+        let line = Tagged { kind: "connection", inner: record };
+        let out = &mut self.out;
+        let scratch = &mut self.scratch;
+        self.set_aside.pieces(record.id, &line, !record.transactions.is_empty(), &mut |spool, piece| match piece {
+            Piece::Bytes(b) => out.write_all(b),
+            Piece::Spooled(e) => spool.copy_to(e, out, scratch),
+        })?;
         self.out.write_all(b"\n")
     }
 
@@ -118,13 +217,163 @@ impl<W: Write> NdjsonSink<W> {
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+
+    /// The output (tests read what was written).
+    pub fn out_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
 }
 
 impl<W: Write> ConnectionSink for NdjsonSink<W> {
     fn on_connection(&mut self, record: ConnectionRecord, findings: Vec<Finding>) {
         self.builder.add(&record, findings);
         if self.error.is_none() {
-            if let Err(e) = self.write_line("connection", &record) {
+            if let Err(e) = self.write_connection(&record) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn takes_transactions(&self) -> bool {
+        true
+    }
+
+    fn on_transactions(&mut self, connection: &TransactionContext, txs: Vec<Transaction>) {
+        self.builder.add_transactions(&connection.server, &txs);
+        if self.error.is_none() {
+            if let Err(e) = self.set_aside.add(connection.connection, &txs) {
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
+/// Heap bytes the JSON document keeps per connection until it is written: its id
+/// and where its bytes are (`JsonDocumentSink::index` and one extent). Checked by
+/// `tests/scale.rs`.
+pub const DOCUMENT_BYTES_PER_CONNECTION: usize = 16 + 24;
+
+/// `--json`: the whole document, written at the end (its summary comes before the
+/// connections). Each connection is serialised as it ends and set aside in a
+/// `Spool` — memory bounded, the rest in a temporary file — with its place noted
+/// (`DOCUMENT_BYTES_PER_CONNECTION`, plus 24 bytes per run of transactions retired while it
+/// was open); `finish` writes the summary, then the connections in id order
+/// copied from the spool, then the findings.
+pub struct JsonDocumentSink {
+    pub builder: ReportBuilder,
+    set_aside: SetAside,
+    /// The serialised connections (`set_aside`'s spool holds their transactions).
+    records: Spool,
+    /// Per connection: id, first index in `extents`, number of extents.
+    index: Vec<(u64, u32, u32)>,
+    /// Where each connection's JSON is: pieces in `records` (tagged `false`) and
+    /// runs of transactions in `set_aside` (tagged `true`), in order.
+    extents: Vec<(bool, Extent)>,
+    pub error: Option<io::Error>,
+}
+
+impl Default for JsonDocumentSink {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl JsonDocumentSink {
+    pub fn new() -> Self {
+        Self::with_spool_memory(SPOOL_MEMORY / 2)
+    }
+
+    /// Keeps at most `limit` bytes of serialised connections and as many of
+    /// set-aside transactions in memory (tests make it small).
+    pub fn with_spool_memory(limit: usize) -> Self {
+        JsonDocumentSink {
+            builder: ReportBuilder::new(),
+            set_aside: SetAside::new(false, limit),
+            records: Spool::new(limit),
+            index: Vec::new(),
+            extents: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn add_connection(&mut self, record: &ConnectionRecord) -> io::Result<()> {
+        let first = self.extents.len() as u32;
+        let records = &mut self.records;
+        let extents = &mut self.extents;
+        // Transactions set aside stay where they are (this sink's `SetAside` never
+        // reclaims them); only the record's own bytes are copied.
+        self.set_aside.pieces(record.id, record, !record.transactions.is_empty(), &mut |_, piece| {
+            match piece {
+                Piece::Bytes(b) => {
+                    // Adjacent byte pieces of one record land next to each other;
+                    // merge them so a short connection costs one extent.
+                    let e = records.append(b)?;
+                    let own = extents.len() as u32 > first;
+                    match extents.last_mut() {
+                        Some((false, last)) if own && last.offset + last.len == e.offset => {
+                            last.len += e.len
+                        }
+                        _ => extents.push((false, e)),
+                    }
+                }
+                Piece::Spooled(e) => extents.push((true, e)),
+            }
+            Ok(())
+        })?;
+        self.index.push((record.id, first, self.extents.len() as u32 - first));
+        Ok(())
+    }
+
+    /// Writes the document (with `source`) to `out`.
+    pub fn finish<W: Write>(&mut self, source: SourceInfo, out: &mut W) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let report = self.builder.report(source, Vec::new());
+        let mut doc = Vec::new();
+        write_json(&mut doc, &report)?;
+        const KEY: &[u8] = b",\"connections\":[]";
+        let at = memchr::memmem::find(&doc, KEY).ok_or_else(|| io::Error::other("document without connections"))?
+            + KEY.len()
+            - 1;
+        out.write_all(&doc[..at])?;
+        if !self.index.is_sorted_by_key(|e| e.0) {
+            self.index.sort_unstable_by_key(|e| e.0);
+        }
+        let mut scratch = Vec::new();
+        for (n, &(_, first, count)) in self.index.iter().enumerate() {
+            if n > 0 {
+                out.write_all(b",")?;
+            }
+            for &(in_set_aside, e) in &self.extents[first as usize..(first + count) as usize] {
+                let spool = if in_set_aside { &self.set_aside.spool } else { &self.records };
+                spool.copy_to(e, out, &mut scratch)?;
+            }
+        }
+        out.write_all(&doc[at..])?;
+        out.write_all(b"\n")?;
+        out.flush()
+    }
+}
+
+impl ConnectionSink for JsonDocumentSink {
+    fn on_connection(&mut self, record: ConnectionRecord, findings: Vec<Finding>) {
+        self.builder.add(&record, findings);
+        if self.error.is_none() {
+            if let Err(e) = self.add_connection(&record) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn takes_transactions(&self) -> bool {
+        true
+    }
+
+    fn on_transactions(&mut self, connection: &TransactionContext, txs: Vec<Transaction>) {
+        self.builder.add_transactions(&connection.server, &txs);
+        if self.error.is_none() {
+            if let Err(e) = self.set_aside.add(connection.connection, &txs) {
                 self.error = Some(e);
             }
         }

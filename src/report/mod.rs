@@ -1,4 +1,5 @@
 //! Views for scripts and people: the text report and JSON / NDJSON.
 
 pub mod json;
+pub mod spool;
 pub mod text;

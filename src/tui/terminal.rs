@@ -389,6 +389,7 @@ mod tests {
             missing_bytes: Default::default(),
             findings: vec![],
             keepalive_probe_ts: vec![],
+            retired_transactions: 0,
         };
         report.connections = (0..connections as u64)
             .map(|id| crate::analysis::model::ConnectionRecord {

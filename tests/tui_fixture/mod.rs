@@ -90,6 +90,7 @@ pub fn connection(id: u64, client: &str, server: &str, first: f64, last: f64) ->
         missing_bytes: BySide::default(),
         findings: vec![],
         keepalive_probe_ts: vec![],
+        retired_transactions: 0,
     }
 }
 

@@ -394,6 +394,7 @@ mod tests {
             missing_bytes: BySide::default(),
             findings: vec![],
             keepalive_probe_ts: probes,
+            retired_transactions: 0,
         }
     }
 
