@@ -282,7 +282,8 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<(), AppError> {
     if args.json {
         // Connections are serialised as they end and wait in a spool (memory
         // bounded, then a temporary file) until the summary is known.
-        let mut pipeline = Pipeline::new(&options, JsonDocumentSink::new());
+        let sink = if threads >= 2 { JsonDocumentSink::threaded() } else { JsonDocumentSink::new() };
+        let mut pipeline = Pipeline::new(&options, sink);
         let info = analyze_into(&args.files, args.filter.as_deref(), &mut pipeline, progress, threads)?;
         print_warnings(&info);
         let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());

@@ -385,15 +385,22 @@ fn retiring_transactions_early_changes_no_output() {
         let want_doc: serde_json::Value = serde_json::from_slice(&want).expect("JSON");
 
         for (batch, spool) in [(Some(1), 512), (None, 64 * 1024), (Some(1), 64 << 20)] {
-            let mut pipeline = pipeline_with(JsonDocumentSink::with_spool_memory(spool), batch);
-            let info = analyze_into(paths, None, &mut pipeline, false, 1).expect("analysed");
-            let mut got = Vec::new();
-            pipeline.analyzer.sink.finish(info, &mut got).expect("written");
-            assert!(
-                got == want,
-                "{}: the JSON document differs with retire batch {batch:?}, spool memory {spool}",
-                path.display()
-            );
+            for threaded in [false, true] {
+                let sink = if threaded {
+                    JsonDocumentSink::threaded_with_spool_memory(spool)
+                } else {
+                    JsonDocumentSink::with_spool_memory(spool)
+                };
+                let mut pipeline = pipeline_with(sink, batch);
+                let info = analyze_into(paths, None, &mut pipeline, false, 1 + threaded as usize).expect("analysed");
+                let mut got = Vec::new();
+                pipeline.analyzer.sink.finish(info, &mut got).expect("written");
+                assert!(
+                    got == want,
+                    "{}: the JSON document differs with retire batch {batch:?}, spool memory {spool}, writer thread {threaded}",
+                    path.display()
+                );
+            }
 
             let mut pipeline = pipeline_with(NdjsonSink::with_spool_memory(Vec::new(), spool), batch);
             let info = analyze_into(paths, None, &mut pipeline, false, 1).expect("analysed");

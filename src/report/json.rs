@@ -253,14 +253,9 @@ impl<W: Write> ConnectionSink for NdjsonSink<W> {
 /// `tests/scale.rs`.
 pub const DOCUMENT_BYTES_PER_CONNECTION: usize = 16 + 24;
 
-/// `--json`: the whole document, written at the end (its summary comes before the
-/// connections). Each connection is serialised as it ends and set aside in a
-/// `Spool` — memory bounded, the rest in a temporary file — with its place noted
-/// (`DOCUMENT_BYTES_PER_CONNECTION`, plus 24 bytes per run of transactions retired while it
-/// was open); `finish` writes the summary, then the connections in id order
-/// copied from the spool, then the findings.
-pub struct JsonDocumentSink {
-    pub builder: ReportBuilder,
+/// The document's connections, serialised as they come and set aside in two
+/// `Spool`s (memory bounded, the rest in a temporary file), with where each is.
+struct DocumentParts {
     set_aside: SetAside,
     /// The serialised connections (`set_aside`'s spool holds their transactions).
     records: Spool,
@@ -269,30 +264,17 @@ pub struct JsonDocumentSink {
     /// Where each connection's JSON is: pieces in `records` (tagged `false`) and
     /// runs of transactions in `set_aside` (tagged `true`), in order.
     extents: Vec<(bool, Extent)>,
-    pub error: Option<io::Error>,
 }
 
-impl Default for JsonDocumentSink {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl JsonDocumentSink {
-    pub fn new() -> Self {
-        Self::with_spool_memory(SPOOL_MEMORY / 2)
+impl DocumentParts {
+    fn new(limit: usize) -> Self {
+        DocumentParts { set_aside: SetAside::new(false, limit), records: Spool::new(limit), index: Vec::new(), extents: Vec::new() }
     }
 
-    /// Keeps at most `limit` bytes of serialised connections and as many of
-    /// set-aside transactions in memory (tests make it small).
-    pub fn with_spool_memory(limit: usize) -> Self {
-        JsonDocumentSink {
-            builder: ReportBuilder::new(),
-            set_aside: SetAside::new(false, limit),
-            records: Spool::new(limit),
-            index: Vec::new(),
-            extents: Vec::new(),
-            error: None,
+    fn add(&mut self, part: Part) -> io::Result<()> {
+        match part {
+            Part::Transactions(connection, txs) => self.set_aside.add(connection, &txs),
+            Part::Connection(record) => self.add_connection(&record),
         }
     }
 
@@ -300,7 +282,7 @@ impl JsonDocumentSink {
         let first = self.extents.len() as u32;
         let records = &mut self.records;
         let extents = &mut self.extents;
-        // Transactions set aside stay where they are (this sink's `SetAside` never
+        // Transactions set aside stay where they are (this `SetAside` never
         // reclaims them); only the record's own bytes are copied.
         self.set_aside.pieces(record.id, record, !record.transactions.is_empty(), &mut |_, piece| {
             match piece {
@@ -310,9 +292,7 @@ impl JsonDocumentSink {
                     let e = records.append(b)?;
                     let own = extents.len() as u32 > first;
                     match extents.last_mut() {
-                        Some((false, last)) if own && last.offset + last.len == e.offset => {
-                            last.len += e.len
-                        }
+                        Some((false, last)) if own && last.offset + last.len == e.offset => last.len += e.len,
                         _ => extents.push((false, e)),
                     }
                 }
@@ -324,14 +304,11 @@ impl JsonDocumentSink {
         Ok(())
     }
 
-    /// Writes the document (with `source`) to `out`.
-    pub fn finish<W: Write>(&mut self, source: SourceInfo, out: &mut W) -> io::Result<()> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        let report = self.builder.report(source, Vec::new());
+    /// Writes `report` (whose `connections` is empty) with the connections set
+    /// aside spliced in, in id order.
+    fn write<W: Write>(&mut self, report: &Report, out: &mut W) -> io::Result<()> {
         let mut doc = Vec::new();
-        write_json(&mut doc, &report)?;
+        write_json(&mut doc, report)?;
         const KEY: &[u8] = b",\"connections\":[]";
         let at = memchr::memmem::find(&doc, KEY).ok_or_else(|| io::Error::other("document without connections"))?
             + KEY.len()
@@ -356,14 +333,120 @@ impl JsonDocumentSink {
     }
 }
 
+/// What the analysis hands to the document's writer.
+enum Part {
+    Transactions(u64, Vec<Transaction>),
+    Connection(ConnectionRecord),
+}
+
+/// Parts in flight to the writer thread (each at most a few dozen transactions,
+/// so this bounds the queue to a few MB).
+const PARTS_IN_FLIGHT: usize = 256;
+
+/// Where the document's parts are serialised: on the analysis thread, or on a
+/// thread of their own (serialising is as much work as the analysis itself, so a
+/// second core halves the time).
+enum Writer {
+    Inline(DocumentParts),
+    Thread {
+        parts: crossbeam_channel::Sender<Part>,
+        handle: std::thread::JoinHandle<io::Result<DocumentParts>>,
+    },
+    /// After an error or `finish`.
+    Done,
+}
+
+/// `--json`: the whole document, written at the end (its summary comes before the
+/// connections). Each connection is serialised as it ends, transactions of long
+/// connections as they finish, and set aside in a `Spool` — memory bounded, the
+/// rest in a temporary file — with its place noted (`DOCUMENT_BYTES_PER_CONNECTION`,
+/// plus 24 bytes per run of transactions retired while it was open); `finish`
+/// writes the summary, then the connections in id order copied from the spool,
+/// then the findings.
+pub struct JsonDocumentSink {
+    pub builder: ReportBuilder,
+    writer: Writer,
+    pub error: Option<io::Error>,
+}
+
+impl Default for JsonDocumentSink {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl JsonDocumentSink {
+    /// Serialises on the calling thread.
+    pub fn new() -> Self {
+        Self::with_spool_memory(SPOOL_MEMORY / 2)
+    }
+
+    /// Serialises on a thread of its own.
+    pub fn threaded() -> Self {
+        Self::threaded_with_spool_memory(SPOOL_MEMORY / 2)
+    }
+
+    /// Keeps at most `limit` bytes of serialised connections and as many of
+    /// set-aside transactions in memory (tests make it small).
+    pub fn with_spool_memory(limit: usize) -> Self {
+        JsonDocumentSink { builder: ReportBuilder::new(), writer: Writer::Inline(DocumentParts::new(limit)), error: None }
+    }
+
+    pub fn threaded_with_spool_memory(limit: usize) -> Self {
+        let (parts, incoming) = crossbeam_channel::bounded::<Part>(PARTS_IN_FLIGHT);
+        let spawned = std::thread::Builder::new().name("json-writer".into()).spawn(move || {
+            let mut doc = DocumentParts::new(limit);
+            for part in incoming {
+                doc.add(part)?;
+            }
+            Ok(doc)
+        });
+        match spawned {
+            Ok(handle) => JsonDocumentSink { builder: ReportBuilder::new(), writer: Writer::Thread { parts, handle }, error: None },
+            // No thread to be had: do the work here.
+            Err(_) => Self::with_spool_memory(limit),
+        }
+    }
+
+    fn hand_on(&mut self, part: Part) {
+        let result = match &mut self.writer {
+            Writer::Inline(doc) => doc.add(part),
+            Writer::Thread { parts, .. } => match parts.send(part) {
+                Ok(()) => Ok(()),
+                // The writer stopped on an error; `finish` reports it.
+                Err(_) => Ok(()),
+            },
+            Writer::Done => Ok(()),
+        };
+        if let Err(e) = result {
+            self.error = Some(e);
+            self.writer = Writer::Done;
+        }
+    }
+
+    /// Writes the document (with `source`) to `out`.
+    pub fn finish<W: Write>(&mut self, source: SourceInfo, out: &mut W) -> io::Result<()> {
+        let writer = std::mem::replace(&mut self.writer, Writer::Done);
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let mut doc = match writer {
+            Writer::Inline(doc) => doc,
+            Writer::Thread { parts, handle } => {
+                drop(parts);
+                handle.join().map_err(|_| io::Error::other("the JSON writer thread panicked"))??
+            }
+            Writer::Done => return Err(io::Error::other("the JSON document was already written")),
+        };
+        let report = self.builder.report(source, Vec::new());
+        doc.write(&report, out)
+    }
+}
+
 impl ConnectionSink for JsonDocumentSink {
     fn on_connection(&mut self, record: ConnectionRecord, findings: Vec<Finding>) {
         self.builder.add(&record, findings);
-        if self.error.is_none() {
-            if let Err(e) = self.add_connection(&record) {
-                self.error = Some(e);
-            }
-        }
+        self.hand_on(Part::Connection(record));
     }
 
     fn takes_transactions(&self) -> bool {
@@ -372,11 +455,7 @@ impl ConnectionSink for JsonDocumentSink {
 
     fn on_transactions(&mut self, connection: &TransactionContext, txs: Vec<Transaction>) {
         self.builder.add_transactions(&connection.server, &txs);
-        if self.error.is_none() {
-            if let Err(e) = self.set_aside.add(connection.connection, &txs) {
-                self.error = Some(e);
-            }
-        }
+        self.hand_on(Part::Transactions(connection.connection, txs));
     }
 }
 
