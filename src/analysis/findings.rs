@@ -7,7 +7,7 @@ use crate::sanitize;
 use crate::tcp::Dir;
 
 use super::connection::{has_token, CloseHow, ConnState};
-use super::model::{ConnectionRecord, Finding, Transaction};
+use super::model::{ConnectionRecord, Finding, Text, Transaction};
 
 /// Finding kinds, as they appear in JSON.
 pub mod kind {
@@ -47,7 +47,7 @@ fn secs(v: f64) -> String {
 /// The `expect_delay` finding's message for a transaction whose 100-continue
 /// exchange cost noticeable time.
 pub(crate) fn expect_delay(t: &Transaction) -> Option<String> {
-    match t.expect_outcome.as_str() {
+    match &*t.expect_outcome {
         "body_without_continue" => t.expect_client_wait_s.filter(|w| *w >= EXPECT_DELAY_S).map(|w| {
             format!("client waited {} for a 100 Continue that never came, then sent the body anyway", secs(w))
         }),
@@ -126,7 +126,7 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
     // request_after_close: a request sent after `Connection: close` was announced
     // by an earlier message on this connection — after the announcement was on the
     // wire, so a pipelined request already in flight does not count.
-    let close_in = |v: &Option<Box<str>>| has_token(v.as_deref(), "close");
+    let close_in = |v: &Option<Text>| has_token(v.as_deref(), "close");
     let announcement = c.txs.iter().enumerate().find_map(|(i, tx)| {
         let by_request = tx.request.as_ref().filter(|r| close_in(&r.head.connection)).map(|r| r.ts_first);
         let by_response = tx.response.as_ref().filter(|r| close_in(&r.head.connection)).map(|r| r.ts_first);

@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+pub use crate::http::Text;
+
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Report {
     pub version: u32,
@@ -138,7 +140,7 @@ pub struct Transaction {
     pub request: Option<RequestRecord>,
     pub interim: Vec<Interim>,
     pub response: Option<ResponseRecord>,
-    pub expect_outcome: String,
+    pub expect_outcome: Text,
     pub persistent_after: bool,
     /// Client's wait from request head to first body byte, and server's from request
     /// head to its 100 or final response, for Expect: 100-continue (extra fields).
@@ -150,13 +152,13 @@ pub struct Transaction {
 pub struct RequestRecord {
     pub ts: f64,
     pub end_ts: Option<f64>,
-    pub method: String,
+    pub method: Text,
     /// `null` when the request line had no target (`GET HTTP/1.1`).
     pub uri: Option<String>,
-    pub version: String,
-    pub connection: Option<String>,
-    pub keep_alive: Option<String>,
-    pub expect: Option<String>,
+    pub version: Text,
+    pub connection: Option<Text>,
+    pub keep_alive: Option<Text>,
+    pub expect: Option<Text>,
     pub body_bytes: u64,
     /// Extra: false when the capture or connection ended before the request did.
     pub complete: bool,
@@ -168,11 +170,11 @@ pub struct ResponseRecord {
     pub end_ts: Option<f64>,
     /// `null` for an HTTP/0.9 answer, which has no status line.
     pub status: Option<u16>,
-    pub reason: String,
-    pub version: String,
-    pub connection: Option<String>,
-    pub keep_alive: Option<String>,
-    pub framing: String,
+    pub reason: Text,
+    pub version: Text,
+    pub connection: Option<Text>,
+    pub keep_alive: Option<Text>,
+    pub framing: Text,
     pub body_bytes: u64,
     pub complete: bool,
 }

@@ -112,7 +112,7 @@ impl ReportBuilder {
                 }
             }
             if let Some(ka) = t.response.as_ref().and_then(|r| r.keep_alive.as_ref()) {
-                acc.advertised_keep_alive = Some(ka.clone());
+                acc.advertised_keep_alive = Some(ka.to_string());
             }
         }
         self.samples_kept = samples_kept;
@@ -137,7 +137,7 @@ impl ReportBuilder {
                 s.pipelined_transactions += 1;
             }
             s.max_depth = s.max_depth.max(t.depth);
-            match t.expect_outcome.as_str() {
+            match &*t.expect_outcome {
                 "continued" => s.expect.continued += 1,
                 "rejected_before_body" => s.expect.rejected_before_body += 1,
                 "body_without_continue" => s.expect.body_without_continue += 1,

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use super::framer::{Body, Chunk, Decision, Framer, HeadStep, State};
 use super::parse::{chunked_is_final, parse_content_length, parse_head, HeaderSink, StartLine};
-use super::{Framing, FramingError, HttpConfig, HttpEvent, Protocol, RequestHead, ResponseHead, Version};
+use super::{Framing, FramingError, HttpConfig, HttpEvent, Protocol, RequestHead, ResponseHead, Text, Version};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 
@@ -44,7 +44,7 @@ pub(crate) struct Conn {
 /// The header fields keepscope keeps, filled while the head is parsed.
 #[derive(Default)]
 struct Fields {
-    values: [Option<String>; 7],
+    values: [Option<Text>; 7],
     /// Field the last header line filled, for obs-fold continuations.
     last: Option<usize>,
 }
@@ -68,13 +68,13 @@ impl HeaderSink for Fields {
         };
         self.last = FIELD_NAMES.get(candidate).filter(|n| n.eq_ignore_ascii_case(name)).map(|_| candidate);
         if let Some(slot) = self.last {
-            let value = String::from_utf8_lossy(value);
             match &mut self.values[slot] {
                 Some(joined) => {
+                    let joined = joined.to_mut();
                     joined.push_str(", ");
-                    joined.push_str(&value);
+                    joined.push_str(&String::from_utf8_lossy(value));
                 }
-                empty => *empty = Some(value.into_owned()),
+                empty => *empty = Some(text(value, COMMON_VALUES)),
             }
         }
     }
@@ -82,11 +82,58 @@ impl HeaderSink for Fields {
     fn fold(&mut self, piece: &[u8]) {
         if let Some(Some(value)) = self.last.map(|slot| &mut self.values[slot]) {
             if !piece.is_empty() {
+                let value = value.to_mut();
                 value.push(' ');
                 value.push_str(&String::from_utf8_lossy(piece));
             }
         }
     }
+}
+
+/// Values of the kept fields common enough to be worth not allocating.
+const COMMON_VALUES: &[&str] = &["keep-alive", "close", "Keep-Alive", "Close", "100-continue", "chunked", "0"];
+/// Methods and reason phrases likewise.
+const COMMON_METHODS: &[&str] = &["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"];
+const COMMON_REASONS: &[&str] = &[
+    "OK",
+    "Continue",
+    "Switching Protocols",
+    "Created",
+    "Accepted",
+    "No Content",
+    "Partial Content",
+    "Moved Permanently",
+    "Found",
+    "See Other",
+    "Not Modified",
+    "Temporary Redirect",
+    "Permanent Redirect",
+    "Bad Request",
+    "Unauthorized",
+    "Forbidden",
+    "Not Found",
+    "Method Not Allowed",
+    "Request Timeout",
+    "Conflict",
+    "Payload Too Large",
+    "Content Too Large",
+    "Expectation Failed",
+    "Too Many Requests",
+    "Internal Server Error",
+    "Not Implemented",
+    "Bad Gateway",
+    "Service Unavailable",
+    "Gateway Timeout",
+    "",
+];
+
+/// Captured bytes as text: one of `common` (compared exactly) without
+/// allocating, anything else converted lossily.
+fn text(bytes: &[u8], common: &[&'static str]) -> Text {
+    if let Some(known) = common.iter().find(|c| c.as_bytes() == bytes) {
+        return Text::Borrowed(known);
+    }
+    Text::Owned(lossy(bytes))
 }
 
 fn lossy(bytes: &[u8]) -> String {
@@ -107,7 +154,7 @@ fn parse_request(head: &[u8], max_headers: usize) -> Result<RequestHead, Framing
     };
     let [connection, keep_alive, expect, host, upgrade, content_length, transfer_encoding] = f.values;
     Ok(RequestHead {
-        method: lossy(line.method),
+        method: text(line.method, COMMON_METHODS),
         uri: lossy(line.target),
         version: line.version,
         connection,
@@ -129,7 +176,7 @@ fn parse_response(head: &[u8], max_headers: usize) -> Result<ResponseHead, Frami
     let [connection, keep_alive, _expect, _host, upgrade, content_length, transfer_encoding] = f.values;
     Ok(ResponseHead {
         status: line.status,
-        reason: lossy(line.reason),
+        reason: text(line.reason, COMMON_REASONS),
         version: line.version,
         connection,
         keep_alive,
@@ -562,7 +609,7 @@ impl Conn {
             ts_head: ts,
             head: ResponseHead {
                 status: 0,
-                reason: String::new(),
+                reason: Text::Borrowed(""),
                 version: Version::Http09,
                 connection: None,
                 keep_alive: None,

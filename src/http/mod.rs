@@ -109,12 +109,13 @@ pub enum Version {
 }
 
 impl Version {
-    pub fn as_str(&self) -> String {
+    /// The version as written (`HTTP/1.1`); the usual ones without allocating.
+    pub fn as_str(&self) -> Text {
         match self {
-            Version::Http09 => "HTTP/0.9".into(),
-            Version::Http10 => "HTTP/1.0".into(),
-            Version::Http11 => "HTTP/1.1".into(),
-            Version::Other(a, b) => format!("HTTP/{a}.{b}"),
+            Version::Http09 => Text::Borrowed("HTTP/0.9"),
+            Version::Http10 => Text::Borrowed("HTTP/1.0"),
+            Version::Http11 => Text::Borrowed("HTTP/1.1"),
+            Version::Other(a, b) => Text::Owned(format!("HTTP/{a}.{b}")),
         }
     }
 }
@@ -169,21 +170,26 @@ impl Protocol {
     }
 }
 
+/// Captured text: the usual values (`GET`, `OK`, `keep-alive`, …) are borrowed
+/// from static strings, anything else is owned, so a typical exchange allocates
+/// only for its request target.
+pub type Text = std::borrow::Cow<'static, str>;
+
 /// A parsed request head: the fields the analysis uses. Captured bytes that are
 /// not UTF-8 are converted lossily; escaping for display happens in the views.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHead {
-    pub method: String,
+    pub method: Text,
     pub uri: String,
     pub version: Version,
     /// Header values as sent, repeated fields joined with ", ".
-    pub connection: Option<String>,
-    pub keep_alive: Option<String>,
-    pub expect: Option<String>,
-    pub host: Option<String>,
-    pub upgrade: Option<String>,
-    pub content_length: Option<String>,
-    pub transfer_encoding: Option<String>,
+    pub connection: Option<Text>,
+    pub keep_alive: Option<Text>,
+    pub expect: Option<Text>,
+    pub host: Option<Text>,
+    pub upgrade: Option<Text>,
+    pub content_length: Option<Text>,
+    pub transfer_encoding: Option<Text>,
     /// Bytes of the head, start line through the empty line.
     pub head_bytes: u32,
 }
@@ -191,13 +197,13 @@ pub struct RequestHead {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResponseHead {
     pub status: u16,
-    pub reason: String,
+    pub reason: Text,
     pub version: Version,
-    pub connection: Option<String>,
-    pub keep_alive: Option<String>,
-    pub upgrade: Option<String>,
-    pub content_length: Option<String>,
-    pub transfer_encoding: Option<String>,
+    pub connection: Option<Text>,
+    pub keep_alive: Option<Text>,
+    pub upgrade: Option<Text>,
+    pub content_length: Option<Text>,
+    pub transfer_encoding: Option<Text>,
     pub head_bytes: u32,
 }
 

@@ -18,7 +18,7 @@ pub fn request(method: &str, uri: &str, ts: f64, end: f64) -> RequestRecord {
     RequestRecord {
         ts: T0 + ts,
         end_ts: Some(T0 + end),
-        method: method.into(),
+        method: method.to_string().into(),
         uri: Some(uri.into()),
         version: "HTTP/1.1".into(),
         connection: None,
@@ -34,7 +34,7 @@ pub fn response(status: u16, reason: &str, ts: f64, end: f64, body: u64) -> Resp
         ts: T0 + ts,
         end_ts: Some(T0 + end),
         status: Some(status),
-        reason: reason.into(),
+        reason: reason.to_string().into(),
         version: "HTTP/1.1".into(),
         connection: None,
         keep_alive: Some("timeout=5, max=100".into()),
@@ -387,7 +387,7 @@ pub fn summarise(connections: &[ConnectionRecord], findings: &[Finding]) -> Summ
             if t.pipelined {
                 s.pipelined_transactions += 1;
             }
-            match t.expect_outcome.as_str() {
+            match &*t.expect_outcome {
                 "continued" => s.expect.continued += 1,
                 "rejected_before_body" => s.expect.rejected_before_body += 1,
                 "body_without_continue" => s.expect.body_without_continue += 1,

@@ -195,7 +195,7 @@ const HEADERS_WIDE: [&str; 12] = [
 fn expect_cell(tx: &Transaction, wide: bool) -> String {
     let outcome = format::expect_short(&tx.expect_outcome);
     let interims: Vec<String> = tx.interim.iter().map(|i| i.status.to_string()).collect();
-    match (tx.expect_outcome.as_str(), interims.is_empty(), wide) {
+    match (&*tx.expect_outcome, interims.is_empty(), wide) {
         (_, true, _) => outcome.to_string(),
         ("none", false, _) => interims.join(","),
         (_, false, true) => format!("{outcome} {}", interims.join(",")),
@@ -231,7 +231,7 @@ fn transaction_row<'a>(tx: &Transaction, widths: &[u16; 12]) -> Row<'a> {
             right("-", widths[9]),
         ),
     };
-    let expect_style = match tx.expect_outcome.as_str() {
+    let expect_style = match &*tx.expect_outcome {
         "none" => theme::DIM,
         "continued" => theme::GOOD,
         _ => theme::NOTE,
@@ -332,7 +332,7 @@ fn transactions(frame: &mut Frame, app: &App, conn: &ConnectionRecord, list: lay
 }
 
 /// Optional header value as ` Name: value`, escaped.
-fn header_span<'a>(name: &str, value: &Option<String>, room: usize) -> Option<Span<'a>> {
+fn header_span<'a>(name: &str, value: &Option<crate::analysis::model::Text>, room: usize) -> Option<Span<'a>> {
     value
         .as_ref()
         .map(|v| Span::styled(format!("  {name}: {}", display(v, room)), theme::VALUE))
