@@ -3,71 +3,134 @@
 //! The JSON document puts the summary before the connections, so nothing can be
 //! written until the capture has been read; and a long keep-alive connection's
 //! NDJSON line can only be written when it ends, though its transactions were
-//! finished (and serialised) long before. Both keep those bytes here: in memory up
-//! to `mem_limit`, beyond that in an anonymous temporary file (in `$TMPDIR`,
-//! removed by the system when keepscope exits, however it exits). Memory stays at
-//! `mem_limit` whatever the size of the output; disk use is at most the output's.
+//! finished (and serialised) long before. Both keep those bytes here.
+//!
+//! Bytes are gathered in blocks that are compressed with LZ4 when full (or when
+//! the caller seals one): JSON of HTTP transactions repeats itself so much that a
+//! 300 MB document becomes about 25 MB, and compressing is cheaper than writing
+//! the uncompressed bytes even to the page cache. Compressed blocks stay in memory
+//! up to `mem_limit`; beyond that they go to an anonymous temporary file (in
+//! `$TMPDIR`, removed by the system when keepscope exits, however it exits).
+//! Memory stays at about `mem_limit` plus two blocks whatever the size of the
+//! output (and 40 bytes of bookkeeping per block).
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 
-/// A run of bytes in the spool.
+/// A run of bytes in the spool (offsets count uncompressed bytes).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Extent {
     pub offset: u64,
     pub len: u64,
 }
 
-pub struct Spool {
-    /// The newest bytes, from offset `mem_start` on; older ones are in `file`.
-    mem: Vec<u8>,
-    mem_start: u64,
-    mem_limit: usize,
-    file: Option<File>,
+/// Where a sealed block's compressed bytes are.
+enum Stored {
+    Memory(Vec<u8>),
+    File { offset: u64, len: u32 },
 }
 
-/// Bytes read back from the file at once.
-const READ_BACK: usize = 1 << 20;
+struct Block {
+    /// Offset of its first (uncompressed) byte.
+    start: u64,
+    /// Uncompressed length.
+    len: u32,
+    stored: Stored,
+}
+
+pub struct Spool {
+    /// The block being filled (uncompressed), starting at offset `open_start`.
+    open: Vec<u8>,
+    open_start: u64,
+    block_size: usize,
+    /// Sealed blocks, in order of their offsets.
+    blocks: Vec<Block>,
+    /// Compressed bytes of the blocks held in memory.
+    mem_bytes: usize,
+    mem_limit: usize,
+    file: Option<File>,
+    file_len: u64,
+    /// The block decompressed last (reads go mostly in order).
+    cache: Option<(usize, Vec<u8>)>,
+    scratch: Vec<u8>,
+}
+
+/// Block size for `Spool::new`: large enough to compress well, small enough that
+/// reading one extent back costs little.
+pub const BLOCK_SIZE: usize = 256 * 1024;
 
 impl Spool {
     pub fn new(mem_limit: usize) -> Self {
-        Spool { mem: Vec::new(), mem_start: 0, mem_limit, file: None }
+        Spool::with_block_size(mem_limit, BLOCK_SIZE)
     }
 
-    /// Total bytes set aside.
+    pub fn with_block_size(mem_limit: usize, block_size: usize) -> Self {
+        Spool {
+            open: Vec::new(),
+            open_start: 0,
+            block_size: block_size.max(1),
+            blocks: Vec::new(),
+            mem_bytes: 0,
+            mem_limit,
+            file: None,
+            file_len: 0,
+            cache: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Total bytes set aside (uncompressed).
     pub fn len(&self) -> u64 {
-        self.mem_start + self.mem.len() as u64
+        self.open_start + self.open.len() as u64
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Bytes held in memory now.
+    /// Compressed bytes held in memory now (not counting the open block).
     pub fn mem_bytes(&self) -> usize {
-        self.mem.len()
+        self.mem_bytes
     }
 
-    /// Whether bytes went to the temporary file.
+    /// Whether blocks went to the temporary file.
     pub fn spilled(&self) -> bool {
-        self.file.is_some()
+        self.file_len > 0
     }
 
     /// Sets `bytes` aside; returns where they are.
     pub fn append(&mut self, bytes: &[u8]) -> io::Result<Extent> {
         let extent = Extent { offset: self.len(), len: bytes.len() as u64 };
-        if self.mem.len() + bytes.len() > self.mem_limit {
-            self.spill()?;
-            if bytes.len() > self.mem_limit {
-                let at = self.mem_start;
-                self.file()?.write_all_at(bytes, at)?;
-                self.mem_start += bytes.len() as u64;
-                return Ok(extent);
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let room = self.block_size - self.open.len();
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.open.extend_from_slice(now);
+            rest = later;
+            if self.open.len() >= self.block_size {
+                self.seal()?;
             }
         }
-        self.mem.extend_from_slice(bytes);
         Ok(extent)
+    }
+
+    /// Ends the open block here, so that what was appended since the last seal is
+    /// compressed (and later read back) on its own: extents read one at a time in
+    /// an order other than the order they were written in should each be sealed.
+    pub fn seal(&mut self) -> io::Result<()> {
+        if self.open.is_empty() {
+            return Ok(());
+        }
+        let compressed = lz4_flex::block::compress(&self.open);
+        self.mem_bytes += compressed.len();
+        self.blocks.push(Block { start: self.open_start, len: self.open.len() as u32, stored: Stored::Memory(compressed) });
+        self.open_start += self.open.len() as u64;
+        self.open.clear();
+        if self.mem_bytes > self.mem_limit {
+            self.spill()?;
+        }
+        Ok(())
     }
 
     fn file(&mut self) -> io::Result<&File> {
@@ -86,40 +149,66 @@ impl Spool {
         Ok(self.file.as_ref().expect("created above"))
     }
 
-    /// Moves the bytes in memory to the file.
+    /// Moves the compressed blocks held in memory to the file, in one write.
     fn spill(&mut self) -> io::Result<()> {
-        if self.mem.is_empty() {
-            return Ok(());
+        let first = self.blocks.iter().position(|b| matches!(b.stored, Stored::Memory(_))).unwrap_or(self.blocks.len());
+        let mut joined = Vec::with_capacity(self.mem_bytes);
+        let mut offset = self.file_len;
+        for block in &mut self.blocks[first..] {
+            if let Stored::Memory(data) = &block.stored {
+                joined.extend_from_slice(data);
+                let len = data.len() as u32;
+                block.stored = Stored::File { offset, len };
+                offset += len as u64;
+            }
         }
-        let start = self.mem_start;
-        let mem = std::mem::take(&mut self.mem);
-        let written = self.file().and_then(|f| f.write_all_at(&mem, start));
-        self.mem = mem;
-        written?;
-        self.mem_start += self.mem.len() as u64;
-        self.mem.clear();
+        let at = self.file_len;
+        self.file()?.write_all_at(&joined, at)?;
+        self.file_len = offset;
+        self.mem_bytes = 0;
         Ok(())
     }
 
+    /// The uncompressed bytes of block `index` (cached).
+    fn block(&mut self, index: usize) -> io::Result<&[u8]> {
+        if self.cache.as_ref().is_none_or(|(i, _)| *i != index) {
+            let block = &self.blocks[index];
+            let compressed: &[u8] = match &block.stored {
+                Stored::Memory(data) => data,
+                Stored::File { offset, len } => {
+                    self.scratch.resize(*len as usize, 0);
+                    let file = self.file.as_ref().ok_or_else(|| io::Error::other("spool block without its file"))?;
+                    file.read_exact_at(&mut self.scratch, *offset)?;
+                    &self.scratch
+                }
+            };
+            let mut plain = self.cache.take().map(|(_, v)| v).unwrap_or_default();
+            plain.resize(block.len as usize, 0);
+            let n = lz4_flex::block::decompress_into(compressed, &mut plain)
+                .map_err(|e| io::Error::other(format!("spool block does not decompress: {e}")))?;
+            plain.truncate(n);
+            self.cache = Some((index, plain));
+        }
+        Ok(&self.cache.as_ref().expect("filled above").1)
+    }
+
     /// Writes the bytes of `extent` to `out`.
-    pub fn copy_to<W: Write + ?Sized>(&self, extent: Extent, out: &mut W, scratch: &mut Vec<u8>) -> io::Result<()> {
+    pub fn copy_to<W: Write + ?Sized>(&mut self, extent: Extent, out: &mut W) -> io::Result<()> {
         let end = extent.offset + extent.len;
         let mut at = extent.offset;
-        if at < self.mem_start {
-            let file = self.file.as_ref().ok_or_else(|| io::Error::other("spool extent before its start"))?;
-            let file_end = end.min(self.mem_start);
-            while at < file_end {
-                let n = ((file_end - at) as usize).min(READ_BACK);
-                scratch.resize(n, 0);
-                file.read_exact_at(scratch, at)?;
-                out.write_all(scratch)?;
-                at += n as u64;
-            }
+        while at < end.min(self.open_start) {
+            let index = self.blocks.partition_point(|b| b.start <= at) - 1;
+            let start = self.blocks[index].start;
+            let bytes = self.block(index)?;
+            let from = (at - start) as usize;
+            let to = ((end - start) as usize).min(bytes.len());
+            out.write_all(&bytes[from..to])?;
+            at = start + to as u64;
         }
         if at < end {
-            let from = (at - self.mem_start) as usize;
-            let to = (end - self.mem_start) as usize;
-            out.write_all(&self.mem[from..to])?;
+            let from = (at - self.open_start) as usize;
+            let to = (end - self.open_start) as usize;
+            out.write_all(&self.open[from..to])?;
         }
         Ok(())
     }
@@ -127,11 +216,15 @@ impl Spool {
     /// Forgets everything set aside (no extent handed out so far may be used
     /// again); the file, if any, is emptied and reused.
     pub fn clear(&mut self) -> io::Result<()> {
-        self.mem.clear();
-        self.mem_start = 0;
+        self.open.clear();
+        self.open_start = 0;
+        self.blocks.clear();
+        self.mem_bytes = 0;
+        self.cache = None;
         if let Some(f) = &self.file {
             f.set_len(0)?;
         }
+        self.file_len = 0;
         Ok(())
     }
 }
@@ -140,33 +233,49 @@ impl Spool {
 mod tests {
     use super::*;
 
+    fn read(spool: &mut Spool, e: Extent) -> Vec<u8> {
+        let mut out = Vec::new();
+        spool.copy_to(e, &mut out).unwrap();
+        out
+    }
+
     #[test]
-    fn bytes_come_back_whether_in_memory_in_the_file_or_across_both() {
-        let mut spool = Spool::new(10);
-        let a = spool.append(b"abcdef").unwrap();
-        assert!(!spool.spilled());
-        let b = spool.append(b"ghijkl").unwrap(); // pushes "abcdef" to the file
-        let c = spool.append(b"0123456789ABCDEF").unwrap(); // longer than the limit
-        let d = spool.append(b"xyz").unwrap();
+    fn bytes_come_back_from_the_open_block_memory_or_the_file_in_any_order() {
+        // Blocks of 8 bytes, at most 16 compressed bytes in memory.
+        let mut spool = Spool::with_block_size(16, 8);
+        let pieces: Vec<Vec<u8>> = (0..40u8).map(|i| (0..(i % 13)).map(|j| b'a' + (i + j) % 26).collect()).collect();
+        let mut extents = Vec::new();
+        for (i, p) in pieces.iter().enumerate() {
+            extents.push(spool.append(p).unwrap());
+            if i % 7 == 0 {
+                spool.seal().unwrap();
+            }
+        }
         assert!(spool.spilled());
-        assert!(spool.mem_bytes() <= 10);
-        let mut scratch = Vec::new();
-        for (extent, want) in [(a, &b"abcdef"[..]), (b, b"ghijkl"), (c, b"0123456789ABCDEF"), (d, b"xyz")] {
-            let mut out = Vec::new();
-            spool.copy_to(extent, &mut out, &mut scratch).unwrap();
-            assert_eq!(out, want);
+        assert!(spool.mem_bytes() <= 16 + 8);
+        // Backwards, then forwards: every piece intact, across block boundaries.
+        for (e, p) in extents.iter().zip(&pieces).rev().chain(extents.iter().zip(&pieces)) {
+            assert_eq!(&read(&mut spool, *e), p);
         }
         let all = Extent { offset: 0, len: spool.len() };
-        let mut out = Vec::new();
-        spool.copy_to(all, &mut out, &mut scratch).unwrap();
-        assert_eq!(out, b"abcdefghijkl0123456789ABCDEFxyz");
+        assert_eq!(read(&mut spool, all), pieces.concat());
 
         spool.clear().unwrap();
-        assert!(spool.is_empty());
+        assert!(spool.is_empty() && !spool.spilled());
         let e = spool.append(b"again").unwrap();
         assert_eq!(e, Extent { offset: 0, len: 5 });
-        let mut out = Vec::new();
-        spool.copy_to(e, &mut out, &mut scratch).unwrap();
-        assert_eq!(out, b"again");
+        assert_eq!(read(&mut spool, e), b"again");
+    }
+
+    #[test]
+    fn repetitive_json_is_held_compressed() {
+        let mut spool = Spool::new(64 << 20);
+        let tx = br#"{"depth":12,"reused":true,"pipelined":false,"idle_before_s":0.000123,"request":{"method":"GET","uri":"/"}},"#;
+        for _ in 0..20_000 {
+            spool.append(tx).unwrap();
+        }
+        spool.seal().unwrap();
+        let plain = spool.len() as usize;
+        assert!(spool.mem_bytes() * 10 < plain, "{} compressed bytes for {plain}", spool.mem_bytes());
     }
 }
