@@ -273,8 +273,9 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<(), AppError> {
     let threads = args.threads.map_or_else(default_threads, |n| n as usize).max(1);
     let stdout = io::stdout();
     if args.ndjson {
-        let out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-        let mut pipeline = Pipeline::new(&options, NdjsonSink::new(out));
+        let out = io::BufWriter::with_capacity(64 * 1024, io::stdout());
+        let sink = if threads >= 2 { NdjsonSink::threaded(out) } else { NdjsonSink::new(out) };
+        let mut pipeline = Pipeline::new(&options, sink);
         let info = analyze_into(&args.files, args.filter.as_deref(), &mut pipeline, progress, threads)?;
         print_warnings(&info);
         return pipeline.analyzer.sink.finish(info).map_err(io_error);

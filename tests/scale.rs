@@ -403,10 +403,12 @@ fn retiring_transactions_early_changes_no_output() {
                 );
             }
 
-            let mut pipeline = pipeline_with(NdjsonSink::with_spool_memory(Vec::new(), spool), batch);
-            let info = analyze_into(paths, None, &mut pipeline, false, 1).expect("analysed");
+            let threaded = spool == 64 * 1024;
+            let sink = if threaded { NdjsonSink::threaded(Vec::new()) } else { NdjsonSink::with_spool_memory(Vec::new(), spool) };
+            let mut pipeline = pipeline_with(sink, batch);
+            let info = analyze_into(paths, None, &mut pipeline, false, 1 + threaded as usize).expect("analysed");
             pipeline.analyzer.sink.finish(info).expect("written");
-            let text = String::from_utf8(std::mem::take(pipeline.analyzer.sink.out_mut())).expect("UTF-8");
+            let text = String::from_utf8(std::mem::take(pipeline.analyzer.sink.out_mut().expect("finished"))).expect("UTF-8");
             let mut lines: Vec<serde_json::Value> =
                 text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
             let summary = lines.pop().expect("a summary line");

@@ -387,30 +387,13 @@ impl SetAside {
     }
 }
 
-/// `--ndjson`: every finished connection is written as it ends
-/// (`"type":"connection"`) and only the aggregates are kept; `finish` writes the
-/// `"type":"summary"` line. Transactions of connections still open wait in a
-/// `Spool` (memory bounded, the rest in a temporary file).
-pub struct NdjsonSink<W: Write> {
-    pub builder: ReportBuilder,
+/// NDJSON output: connection lines, with the transactions set aside for them.
+struct NdjsonParts<W> {
     out: W,
     set_aside: SetAside,
-    /// The first write error (a closed pipe ends the run quietly).
-    pub error: Option<io::Error>,
 }
 
-impl<W: Write> NdjsonSink<W> {
-    pub fn new(out: W) -> Self {
-        Self::with_spool_memory(out, SPOOL_MEMORY)
-    }
-
-    /// Keeps at most `limit` bytes of set-aside transactions in memory (tests
-    /// make it small, to go through the temporary file).
-    pub fn with_spool_memory(out: W, limit: usize) -> Self {
-        let set_aside = SetAside::new(true, limit);
-        NdjsonSink { builder: ReportBuilder::new(), out, set_aside, error: None }
-    }
-
+impl<W: Write> NdjsonParts<W> {
     fn write_connection(&mut self, record: &ConnectionRecord) -> io::Result<()> {
         let line = Tagged { kind: "connection", inner: record };
         let out = &mut self.out;
@@ -420,35 +403,79 @@ impl<W: Write> NdjsonSink<W> {
         })?;
         self.out.write_all(b"\n")
     }
+}
 
+impl<W: Write + Send + 'static> PartWriter for NdjsonParts<W> {
+    fn add(&mut self, part: Part) -> io::Result<()> {
+        match part {
+            Part::Transactions(connection, txs) => self.set_aside.add(connection, &txs),
+            Part::Connection(record) => self.write_connection(&record),
+        }
+    }
+}
+
+/// `--ndjson`: every finished connection is written as it ends
+/// (`"type":"connection"`) and only the aggregates are kept; `finish` writes the
+/// `"type":"summary"` line. Transactions of connections still open wait in a
+/// `Spool` (memory bounded, the rest in a temporary file). Serialising happens on
+/// the analysis thread or, `threaded`, on a thread of its own.
+pub struct NdjsonSink<W: Write + Send + 'static> {
+    pub builder: ReportBuilder,
+    writer: Writer<NdjsonParts<W>>,
+    /// The first write error (a closed pipe ends the run quietly).
+    pub error: Option<io::Error>,
+}
+
+impl<W: Write + Send + 'static> NdjsonSink<W> {
+    pub fn new(out: W) -> Self {
+        Self::with_spool_memory(out, SPOOL_MEMORY)
+    }
+
+    /// Serialises and writes on a thread of its own.
+    pub fn threaded(out: W) -> Self {
+        let parts = NdjsonParts { out, set_aside: SetAside::new(true, SPOOL_MEMORY) };
+        NdjsonSink { builder: ReportBuilder::new(), writer: Writer::threaded(parts), error: None }
+    }
+
+    /// Keeps at most `limit` bytes of set-aside transactions in memory (tests
+    /// make it small, to go through the temporary file).
+    pub fn with_spool_memory(out: W, limit: usize) -> Self {
+        let parts = NdjsonParts { out, set_aside: SetAside::new(true, limit) };
+        NdjsonSink { builder: ReportBuilder::new(), writer: Writer::Inline(parts), error: None }
+    }
+
+    fn hand_on(&mut self, part: Part) {
+        if let Err(e) = self.writer.add(part) {
+            self.error = Some(e);
+        }
+    }
+
+    /// Writes the summary line and flushes.
     pub fn finish(&mut self, source: SourceInfo) -> io::Result<()> {
+        let mut parts = self.writer.finish()?;
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         let report = self.builder.report(source, Vec::new());
-        write_summary_line(&mut self.out, &report)?;
-        self.out.flush()
+        let written = write_summary_line(&mut parts.out, &report).and_then(|()| parts.out.flush());
+        self.writer = Writer::Inline(parts);
+        written
     }
 
-    /// Flushes what was written so far (live mode writes as it goes).
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-
-    /// The output (tests read what was written).
-    pub fn out_mut(&mut self) -> &mut W {
-        &mut self.out
+    /// The output, when it is not with the writer thread (tests read what was
+    /// written after `finish`).
+    pub fn out_mut(&mut self) -> Option<&mut W> {
+        match &mut self.writer {
+            Writer::Inline(parts) => Some(&mut parts.out),
+            _ => None,
+        }
     }
 }
 
-impl<W: Write> ConnectionSink for NdjsonSink<W> {
+impl<W: Write + Send + 'static> ConnectionSink for NdjsonSink<W> {
     fn on_connection(&mut self, record: ConnectionRecord, findings: Vec<Finding>) {
         self.builder.add(&record, findings);
-        if self.error.is_none() {
-            if let Err(e) = self.write_connection(&record) {
-                self.error = Some(e);
-            }
-        }
+        self.hand_on(Part::Connection(record));
     }
 
     fn takes_transactions(&self) -> bool {
@@ -457,11 +484,7 @@ impl<W: Write> ConnectionSink for NdjsonSink<W> {
 
     fn on_transactions(&mut self, connection: &TransactionContext, txs: Vec<Transaction>) {
         self.builder.add_transactions(&connection.server, &txs);
-        if self.error.is_none() {
-            if let Err(e) = self.set_aside.add(connection.connection, &txs) {
-                self.error = Some(e);
-            }
-        }
+        self.hand_on(Part::Transactions(connection.connection, txs));
     }
 }
 
@@ -555,21 +578,82 @@ enum Part {
     Connection(ConnectionRecord),
 }
 
-/// Parts in flight to the writer thread (each at most a few dozen transactions,
+/// Parts in flight to a writer thread (each at most a few dozen transactions,
 /// so this bounds the queue to a few MB).
 const PARTS_IN_FLIGHT: usize = 256;
 
-/// Where the document's parts are serialised: on the analysis thread, or on a
-/// thread of their own (serialising is as much work as the analysis itself, so a
-/// second core halves the time).
-enum Writer {
-    Inline(DocumentParts),
+/// Serialises what the analysis hands on.
+trait PartWriter: Send + 'static {
+    fn add(&mut self, part: Part) -> io::Result<()>;
+}
+
+impl PartWriter for DocumentParts {
+    fn add(&mut self, part: Part) -> io::Result<()> {
+        DocumentParts::add(self, part)
+    }
+}
+
+/// Where parts are serialised: on the analysis thread, or on a thread of their
+/// own (serialising is about as much work as the analysis itself, so a second
+/// core nearly halves the time).
+enum Writer<P: PartWriter> {
+    Inline(P),
     Thread {
         parts: crossbeam_channel::Sender<Part>,
-        handle: std::thread::JoinHandle<io::Result<DocumentParts>>,
+        handle: std::thread::JoinHandle<io::Result<P>>,
     },
-    /// After an error or `finish`.
+    /// After an error, or while finishing.
     Done,
+}
+
+impl<P: PartWriter> Writer<P> {
+    fn threaded(mut writer: P) -> Self {
+        let (parts, incoming) = crossbeam_channel::bounded::<Part>(PARTS_IN_FLIGHT);
+        let spawned = std::thread::Builder::new().name("json-writer".into()).spawn(move || {
+            for part in incoming {
+                writer.add(part)?;
+            }
+            Ok(writer)
+        });
+        match spawned {
+            Ok(handle) => Writer::Thread { parts, handle },
+            // No thread to be had: the spawn error is reported at the end.
+            Err(e) => {
+                let (parts, _) = crossbeam_channel::bounded::<Part>(0);
+                Writer::Thread { parts, handle: std::thread::spawn(move || Err(e)) }
+            }
+        }
+    }
+
+    /// Hands `part` on. An error on the writer thread stops it; `finish` reports it.
+    fn add(&mut self, part: Part) -> io::Result<()> {
+        match self {
+            Writer::Inline(w) => {
+                let result = w.add(part);
+                if result.is_err() {
+                    *self = Writer::Done;
+                }
+                result
+            }
+            Writer::Thread { parts, .. } => {
+                let _ = parts.send(part);
+                Ok(())
+            }
+            Writer::Done => Ok(()),
+        }
+    }
+
+    /// Waits for everything handed on to be serialised.
+    fn finish(&mut self) -> io::Result<P> {
+        match std::mem::replace(self, Writer::Done) {
+            Writer::Inline(w) => Ok(w),
+            Writer::Thread { parts, handle } => {
+                drop(parts);
+                handle.join().map_err(|_| io::Error::other("the output writer thread panicked"))?
+            }
+            Writer::Done => Err(io::Error::other("output already failed or finished")),
+        }
+    }
 }
 
 /// `--json`: the whole document, written at the end (its summary comes before the
@@ -581,7 +665,7 @@ enum Writer {
 /// then the findings.
 pub struct JsonDocumentSink {
     pub builder: ReportBuilder,
-    writer: Writer,
+    writer: Writer<DocumentParts>,
     pub error: Option<io::Error>,
 }
 
@@ -609,51 +693,21 @@ impl JsonDocumentSink {
     }
 
     pub fn threaded_with_spool_memory(limit: usize) -> Self {
-        let (parts, incoming) = crossbeam_channel::bounded::<Part>(PARTS_IN_FLIGHT);
-        let spawned = std::thread::Builder::new().name("json-writer".into()).spawn(move || {
-            let mut doc = DocumentParts::new(limit);
-            for part in incoming {
-                doc.add(part)?;
-            }
-            Ok(doc)
-        });
-        match spawned {
-            Ok(handle) => JsonDocumentSink { builder: ReportBuilder::new(), writer: Writer::Thread { parts, handle }, error: None },
-            // No thread to be had: do the work here.
-            Err(_) => Self::with_spool_memory(limit),
-        }
+        JsonDocumentSink { builder: ReportBuilder::new(), writer: Writer::threaded(DocumentParts::new(limit)), error: None }
     }
 
     fn hand_on(&mut self, part: Part) {
-        let result = match &mut self.writer {
-            Writer::Inline(doc) => doc.add(part),
-            Writer::Thread { parts, .. } => match parts.send(part) {
-                Ok(()) => Ok(()),
-                // The writer stopped on an error; `finish` reports it.
-                Err(_) => Ok(()),
-            },
-            Writer::Done => Ok(()),
-        };
-        if let Err(e) = result {
+        if let Err(e) = self.writer.add(part) {
             self.error = Some(e);
-            self.writer = Writer::Done;
         }
     }
 
     /// Writes the document (with `source`) to `out`.
     pub fn finish<W: Write>(&mut self, source: SourceInfo, out: &mut W) -> io::Result<()> {
-        let writer = std::mem::replace(&mut self.writer, Writer::Done);
+        let mut doc = self.writer.finish()?;
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let mut doc = match writer {
-            Writer::Inline(doc) => doc,
-            Writer::Thread { parts, handle } => {
-                drop(parts);
-                handle.join().map_err(|_| io::Error::other("the JSON writer thread panicked"))??
-            }
-            Writer::Done => return Err(io::Error::other("the JSON document was already written")),
-        };
         let report = self.builder.report(source, Vec::new());
         doc.write(&report, out)
     }
