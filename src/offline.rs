@@ -97,7 +97,7 @@ fn read_inline<S: ConnectionSink>(
             }
         }
         if let Some(b) = bar {
-            if pipeline.counters.packets % PROGRESS_EVERY == 0 {
+            if pipeline.counters.packets.is_multiple_of(PROGRESS_EVERY) {
                 b.set_position(source.progress().0);
                 b.set_message(format!("{} packets", pipeline.counters.packets));
             }

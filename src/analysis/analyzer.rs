@@ -254,42 +254,6 @@ impl<S: ConnectionSink> Analyzer<S> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::analysis::CollectSink;
-    use std::net::{IpAddr, Ipv4Addr};
-
-    #[test]
-    fn partial_heads_share_one_budget() {
-        let config = HttpConfig { max_buffered_total: 64 * 1024, ..HttpConfig::default() };
-        let mut a = Analyzer::new(config, CollectSink::new(false));
-        let server = Endpoint { ip: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), port: 80 };
-        // 400 connections, each leaving a 3 kB request head unfinished: 1.2 MB of
-        // partial heads if nothing refused them.
-        let mut head = b"GET /x HTTP/1.1\r\n".to_vec();
-        head.extend(std::iter::repeat_n(b'a', 3000));
-        for i in 0..400u64 {
-            let client = Endpoint { ip: server.ip, port: 10_000 + i as u16 };
-            let ts = Timestamp(i as i64 * 1000);
-            a.on_stream_event(i, StreamEvent::Open { client, server, syn_seen: true, roles_known: true, ts });
-            // Split in two, so the head spans segments and must be buffered.
-            a.on_stream_event(i, StreamEvent::Data { dir: Dir::ClientToServer, ts, bytes: &head[..1500] });
-            a.on_stream_event(i, StreamEvent::Data { dir: Dir::ClientToServer, ts, bytes: &head[1500..] });
-        }
-        let (now, peak) = a.head_bytes();
-        // The budget, plus at most what the one connection being fed holds.
-        assert!(peak <= 64 * 1024 + 8 * 1024, "peak {peak}");
-        assert!(now <= 64 * 1024, "now {now}");
-        for i in 0..400u64 {
-            a.on_stream_event(i, StreamEvent::End { ts: Timestamp(1_000_000), reason: crate::tcp::EndReason::EndOfInput });
-        }
-        assert_eq!(a.head_bytes().0, 0, "every connection's share is returned when it ends");
-        let findings = &a.sink.builder.summary().findings;
-        assert!(findings.get("framing_error").copied().unwrap_or(0) > 300, "{findings:?}");
-    }
-}
-
 impl<S: ConnectionSink> StreamSink for Analyzer<S> {
     fn on_stream_event(&mut self, id: ConnId, event: StreamEvent<'_>) {
         match event {
@@ -382,5 +346,41 @@ impl<S: ConnectionSink> StreamSink for Analyzer<S> {
                 self.end_connection(id, ts);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::CollectSink;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    #[test]
+    fn partial_heads_share_one_budget() {
+        let config = HttpConfig { max_buffered_total: 64 * 1024, ..HttpConfig::default() };
+        let mut a = Analyzer::new(config, CollectSink::new(false));
+        let server = Endpoint { ip: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), port: 80 };
+        // 400 connections, each leaving a 3 kB request head unfinished: 1.2 MB of
+        // partial heads if nothing refused them.
+        let mut head = b"GET /x HTTP/1.1\r\n".to_vec();
+        head.extend(std::iter::repeat_n(b'a', 3000));
+        for i in 0..400u64 {
+            let client = Endpoint { ip: server.ip, port: 10_000 + i as u16 };
+            let ts = Timestamp(i as i64 * 1000);
+            a.on_stream_event(i, StreamEvent::Open { client, server, syn_seen: true, roles_known: true, ts });
+            // Split in two, so the head spans segments and must be buffered.
+            a.on_stream_event(i, StreamEvent::Data { dir: Dir::ClientToServer, ts, bytes: &head[..1500] });
+            a.on_stream_event(i, StreamEvent::Data { dir: Dir::ClientToServer, ts, bytes: &head[1500..] });
+        }
+        let (now, peak) = a.head_bytes();
+        // The budget, plus at most what the one connection being fed holds.
+        assert!(peak <= 64 * 1024 + 8 * 1024, "peak {peak}");
+        assert!(now <= 64 * 1024, "now {now}");
+        for i in 0..400u64 {
+            a.on_stream_event(i, StreamEvent::End { ts: Timestamp(1_000_000), reason: crate::tcp::EndReason::EndOfInput });
+        }
+        assert_eq!(a.head_bytes().0, 0, "every connection's share is returned when it ends");
+        let findings = &a.sink.builder.summary().findings;
+        assert!(findings.get("framing_error").copied().unwrap_or(0) > 300, "{findings:?}");
     }
 }

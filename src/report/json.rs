@@ -475,7 +475,7 @@ impl<W: Write + Send + 'static> NdjsonSink<W> {
 impl<W: Write + Send + 'static> ConnectionSink for NdjsonSink<W> {
     fn on_connection(&mut self, record: ConnectionRecord, findings: Vec<Finding>) {
         self.builder.add(&record, findings);
-        self.hand_on(Part::Connection(record));
+        self.hand_on(Part::Connection(Box::new(record)));
     }
 
     fn takes_transactions(&self) -> bool {
@@ -575,7 +575,7 @@ impl DocumentParts {
 /// What the analysis hands to the document's writer.
 enum Part {
     Transactions(u64, Vec<Transaction>),
-    Connection(ConnectionRecord),
+    Connection(Box<ConnectionRecord>),
 }
 
 /// Parts in flight to a writer thread (each at most a few dozen transactions,
@@ -716,7 +716,7 @@ impl JsonDocumentSink {
 impl ConnectionSink for JsonDocumentSink {
     fn on_connection(&mut self, record: ConnectionRecord, findings: Vec<Finding>) {
         self.builder.add(&record, findings);
-        self.hand_on(Part::Connection(record));
+        self.hand_on(Part::Connection(Box::new(record)));
     }
 
     fn takes_transactions(&self) -> bool {
