@@ -50,7 +50,7 @@ prop_compose! {
             pipelined: flags.1,
             idle_before_s: idle,
             request: flags.2.then(|| RequestRecord {
-                ts: times.0, end_ts: Some(times.1), method: method.into(), uri: Some(uri),
+                ts: times.0, end_ts: Some(times.1), method: method.into(), uri: Some(uri.into()),
                 version: "HTTP/1.1".into(), connection: Some(header.clone().into()),
                 keep_alive: None, expect: Some(header.clone().into()), body_bytes: bodies.0, complete: flags.4,
             }),

@@ -18,7 +18,7 @@ use super::model::{
 #[derive(Debug)]
 pub(crate) struct StoredRequest {
     pub method: Text,
-    pub uri: Box<str>,
+    pub uri: Text,
     pub version: Version,
     pub connection: Option<Text>,
     pub keep_alive: Option<Text>,
@@ -29,7 +29,7 @@ impl From<RequestHead> for StoredRequest {
     fn from(h: RequestHead) -> Self {
         StoredRequest {
             method: h.method,
-            uri: h.uri.into_boxed_str(),
+            uri: h.uri,
             version: h.version,
             connection: h.connection,
             keep_alive: h.keep_alive,
@@ -550,7 +550,7 @@ impl ConnState {
             ts: us(r.ts_first),
             end_ts: r.end.map(us),
             method: r.head.method.clone(),
-            uri: if r.head.uri.is_empty() { None } else { Some(r.head.uri.to_string()) },
+            uri: if r.head.uri.is_empty() { None } else { Some(r.head.uri.clone()) },
             version: r.head.version.as_str(),
             connection: r.head.connection.clone(),
             keep_alive: r.head.keep_alive.clone(),
@@ -566,7 +566,7 @@ impl ConnState {
             version: r.head.version.as_str(),
             connection: r.head.connection.clone(),
             keep_alive: r.head.keep_alive.clone(),
-            framing: Text::Borrowed(r.framing.as_str()),
+            framing: Text::const_new(r.framing.as_str()),
             body_bytes: r.body_bytes,
             complete: r.complete,
         });

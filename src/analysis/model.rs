@@ -154,7 +154,7 @@ pub struct RequestRecord {
     pub end_ts: Option<f64>,
     pub method: Text,
     /// `null` when the request line had no target (`GET HTTP/1.1`).
-    pub uri: Option<String>,
+    pub uri: Option<Text>,
     pub version: Text,
     pub connection: Option<Text>,
     pub keep_alive: Option<Text>,

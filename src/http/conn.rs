@@ -2,7 +2,6 @@
 //! needs the request a response answers), FIFO pairing, interim responses, tunnels,
 //! the 100-continue decision, protocol detection, losses and the end of the stream.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use super::framer::{Body, Chunk, Decision, Framer, HeadStep, State};
@@ -70,7 +69,6 @@ impl HeaderSink for Fields {
         if let Some(slot) = self.last {
             match &mut self.values[slot] {
                 Some(joined) => {
-                    let joined = joined.to_mut();
                     joined.push_str(", ");
                     joined.push_str(&String::from_utf8_lossy(value));
                 }
@@ -82,7 +80,6 @@ impl HeaderSink for Fields {
     fn fold(&mut self, piece: &[u8]) {
         if let Some(Some(value)) = self.last.map(|slot| &mut self.values[slot]) {
             if !piece.is_empty() {
-                let value = value.to_mut();
                 value.push(' ');
                 value.push_str(&String::from_utf8_lossy(piece));
             }
@@ -127,19 +124,21 @@ const COMMON_REASONS: &[&str] = &[
     "",
 ];
 
-/// Captured bytes as text: one of `common` (compared exactly) without
-/// allocating, anything else converted lossily.
+/// Captured bytes as text: one of `common` (compared exactly) points at the
+/// static string, anything else is converted lossily.
 fn text(bytes: &[u8], common: &[&'static str]) -> Text {
     if let Some(known) = common.iter().find(|c| c.as_bytes() == bytes) {
-        return Text::Borrowed(known);
+        return Text::const_new(known);
     }
-    Text::Owned(lossy(bytes))
+    lossy(bytes)
 }
 
-fn lossy(bytes: &[u8]) -> String {
-    match String::from_utf8_lossy(bytes) {
-        Cow::Borrowed(s) => s.to_owned(),
-        Cow::Owned(s) => s,
+fn lossy(bytes: &[u8]) -> Text {
+    // Valid UTF-8 (nearly always) is checked and copied in one go; compact_str's own
+    // lossy conversion walks the text in chunks and is several times slower.
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Text::new(s),
+        Err(_) => Text::from(String::from_utf8_lossy(bytes)),
     }
 }
 
@@ -609,7 +608,7 @@ impl Conn {
             ts_head: ts,
             head: ResponseHead {
                 status: 0,
-                reason: Text::Borrowed(""),
+                reason: Text::const_new(""),
                 version: Version::Http09,
                 connection: None,
                 keep_alive: None,

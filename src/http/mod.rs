@@ -112,10 +112,10 @@ impl Version {
     /// The version as written (`HTTP/1.1`); the usual ones without allocating.
     pub fn as_str(&self) -> Text {
         match self {
-            Version::Http09 => Text::Borrowed("HTTP/0.9"),
-            Version::Http10 => Text::Borrowed("HTTP/1.0"),
-            Version::Http11 => Text::Borrowed("HTTP/1.1"),
-            Version::Other(a, b) => Text::Owned(format!("HTTP/{a}.{b}")),
+            Version::Http09 => Text::const_new("HTTP/0.9"),
+            Version::Http10 => Text::const_new("HTTP/1.0"),
+            Version::Http11 => Text::const_new("HTTP/1.1"),
+            Version::Other(a, b) => compact_str::format_compact!("HTTP/{a}.{b}"),
         }
     }
 }
@@ -170,17 +170,18 @@ impl Protocol {
     }
 }
 
-/// Captured text: the usual values (`GET`, `OK`, `keep-alive`, …) are borrowed
-/// from static strings, anything else is owned, so a typical exchange allocates
-/// only for its request target.
-pub type Text = std::borrow::Cow<'static, str>;
+/// Captured text: the usual values (`GET`, `OK`, `keep-alive`, …) point at static
+/// strings and anything up to 24 bytes (`/`, `127.0.0.1:8080`, a Content-Length)
+/// is stored inline, so a typical exchange allocates nothing for its text; longer
+/// text goes to the heap. Same size as a `String`.
+pub type Text = compact_str::CompactString;
 
 /// A parsed request head: the fields the analysis uses. Captured bytes that are
 /// not UTF-8 are converted lossily; escaping for display happens in the views.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHead {
     pub method: Text,
-    pub uri: String,
+    pub uri: Text,
     pub version: Version,
     /// Header values as sent, repeated fields joined with ", ".
     pub connection: Option<Text>,

@@ -215,7 +215,7 @@ pub mod fast {
                     ts: 1_700_000_000.123456,
                     end_ts: None,
                     method: t(text),
-                    uri: Some(format!("/{text}")),
+                    uri: Some(format!("/{text}").into()),
                     version: "HTTP/1.1".into(),
                     connection: Some(t(text)),
                     keep_alive: None,
