@@ -1,7 +1,9 @@
 //! `keepscope analyze` and `keepscope tui`: read capture files through the pipeline
 //! and hand the result to a view.
 
+use std::fs::File;
 use std::io::{self, IsTerminal, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use crate::analysis::model::{Report, SourceInfo};
@@ -267,13 +269,20 @@ fn io_error(e: io::Error) -> AppError {
     }
 }
 
+/// stdout as a plain file, for output written through a `BufWriter`: its large
+/// writes go straight out, instead of through std's line-buffered stdout, which
+/// scans each write for its last newline and copies the rest once more.
+fn raw_stdout() -> Result<File, AppError> {
+    let fd = io::stdout().as_fd().try_clone_to_owned().map_err(io_error)?;
+    Ok(File::from(fd))
+}
+
 pub fn run_analyze(args: &AnalyzeArgs) -> Result<(), AppError> {
     let options = args.limits.options();
     let progress = !args.no_progress;
     let threads = args.threads.map_or_else(default_threads, |n| n as usize).max(1);
-    let stdout = io::stdout();
     if args.ndjson {
-        let out = io::BufWriter::with_capacity(64 * 1024, io::stdout());
+        let out = io::BufWriter::with_capacity(64 * 1024, raw_stdout()?);
         let sink = if threads >= 2 { NdjsonSink::threaded(out) } else { NdjsonSink::new(out) };
         let mut pipeline = Pipeline::new(&options, sink);
         let info = analyze_into(&args.files, args.filter.as_deref(), &mut pipeline, progress, threads)?;
@@ -287,13 +296,13 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<(), AppError> {
         let mut pipeline = Pipeline::new(&options, sink);
         let info = analyze_into(&args.files, args.filter.as_deref(), &mut pipeline, progress, threads)?;
         print_warnings(&info);
-        let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+        let mut out = io::BufWriter::with_capacity(256 * 1024, raw_stdout()?);
         return pipeline.analyzer.sink.finish(info, &mut out).map_err(io_error);
     }
     // The text report keeps aggregates only.
     let report = analyze_files_threads(&args.files, args.filter.as_deref(), &options, false, progress, threads)?;
     print_warnings(&report.source);
-    let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+    let mut out = io::BufWriter::with_capacity(256 * 1024, raw_stdout()?);
     let colour = match args.color {
         ColorWhen::Always => true,
         ColorWhen::Never => false,

@@ -319,36 +319,102 @@ enum Piece<'a> {
 /// Transactions of open connections, serialised as they finish (the analysis
 /// retires them in batches, see `ConnectionSink::on_transactions`) and set aside
 /// until their connection's record is written, where they are spliced in.
+///
+/// Each open connection first gathers its JSON in a buffer of its own; a full
+/// buffer goes to the spool as one block. So the spool compresses large blocks
+/// that are each read back once, in one piece, and a connection that ends before
+/// its buffer fills never reaches the spool at all. A buffer is full at
+/// `staging_limit` shared among the connections that have one (between 4 and 64
+/// KiB); should they still hold more than `staging_limit` together (counting
+/// capacity), all of them go to the spool and are freed.
 struct SetAside {
     spool: Spool,
     /// Per open connection, its transactions so far, as comma-joined runs.
-    open: HashMap<u64, Vec<Extent>, RandomState>,
+    open: HashMap<u64, OpenRuns, RandomState>,
     buf: Vec<u8>,
     /// Empty the spool whenever no open connection refers to it (NDJSON, which
     /// copies runs out as their connection ends); the document keeps them.
     reclaim: bool,
+    staging_limit: usize,
+    /// Capacity of all `OpenRuns::staged` buffers.
+    staged_bytes: usize,
 }
+
+#[derive(Default)]
+struct OpenRuns {
+    /// Runs in the spool, in order.
+    runs: Vec<Extent>,
+    /// The JSON after them, not yet in the spool.
+    staged: Vec<u8>,
+}
+
+impl OpenRuns {
+    fn is_empty(&self) -> bool {
+        self.runs.is_empty() && self.staged.is_empty()
+    }
+}
+
+/// Bounds of the block a connection's staged JSON goes to the spool in.
+const STAGE_MIN: usize = 4 << 10;
+const STAGE_MAX: usize = 64 << 10;
 
 /// Where the transactions go in a serialised connection record.
 const TRANSACTIONS_KEY: &[u8] = b",\"transactions\":[";
 
 impl SetAside {
+    /// `limit`: bytes of spool held in memory; the staging buffers take as much
+    /// again (tests make both small, to go through the temporary file).
     fn new(reclaim: bool, limit: usize) -> Self {
-        SetAside { spool: Spool::new(limit), open: HashMap::default(), buf: Vec::new(), reclaim }
+        SetAside {
+            spool: Spool::new(limit),
+            open: HashMap::default(),
+            buf: Vec::new(),
+            reclaim,
+            staging_limit: limit,
+            staged_bytes: 0,
+        }
     }
 
     fn add(&mut self, connection: u64, txs: &[Transaction]) -> io::Result<()> {
-        self.buf.clear();
-        let runs = self.open.entry(connection).or_default();
-        for (i, tx) in txs.iter().enumerate() {
-            if i > 0 || !runs.is_empty() {
-                self.buf.push(b',');
-            }
-            fast::transaction(&mut self.buf, tx);
+        // Each buffer reserves half a chunk more than a chunk (below): two chunks
+        // per connection fit in the limit.
+        let chunk = (self.staging_limit / (2 * (self.open.len() + 1))).clamp(STAGE_MIN, STAGE_MAX).min(self.staging_limit / 4).max(1);
+        let open = self.open.entry(connection).or_default();
+        let before = open.staged.capacity();
+        if before == 0 {
+            // Room for a chunk and the batch that overflows it, so that the buffer
+            // is not grown (and copied) step by step.
+            open.staged.reserve(chunk + chunk / 2);
         }
-        runs.push(self.spool.append(&self.buf)?);
-        // Each run is read back on its own, when its connection is written.
-        self.spool.seal()
+        for (i, tx) in txs.iter().enumerate() {
+            if i > 0 || !open.is_empty() {
+                open.staged.push(b',');
+            }
+            fast::transaction(&mut open.staged, tx);
+        }
+        if open.staged.len() >= chunk {
+            Self::to_spool(&mut self.spool, open)?;
+        }
+        self.staged_bytes = self.staged_bytes + open.staged.capacity() - before;
+        if self.staged_bytes > self.staging_limit {
+            for open in self.open.values_mut() {
+                Self::to_spool(&mut self.spool, open)?;
+                open.staged = Vec::new();
+            }
+            self.staged_bytes = 0;
+        }
+        Ok(())
+    }
+
+    /// Moves a connection's staged JSON to the spool as one block of its own (it is
+    /// read back on its own, when its connection is written).
+    fn to_spool(spool: &mut Spool, open: &mut OpenRuns) -> io::Result<()> {
+        if !open.staged.is_empty() {
+            open.runs.push(spool.append(&open.staged)?);
+            spool.seal()?;
+            open.staged.clear();
+        }
+        Ok(())
     }
 
     /// `value` (a connection record, or one wrapped for NDJSON) as JSON, with the
@@ -365,15 +431,19 @@ impl SetAside {
     ) -> io::Result<()> {
         self.buf.clear();
         write_json(&mut self.buf, value)?;
-        let Some(runs) = self.open.remove(&connection) else {
+        let Some(open) = self.open.remove(&connection) else {
             return emit(&mut self.spool, Piece::Bytes(&self.buf));
         };
+        self.staged_bytes -= open.staged.capacity();
         let at = memchr::memmem::find(&self.buf, TRANSACTIONS_KEY)
             .ok_or_else(|| io::Error::other("connection record without transactions"))?
             + TRANSACTIONS_KEY.len();
         emit(&mut self.spool, Piece::Bytes(&self.buf[..at]))?;
-        for run in runs {
+        for run in open.runs {
             emit(&mut self.spool, Piece::Spooled(run))?;
+        }
+        if !open.staged.is_empty() {
+            emit(&mut self.spool, Piece::Bytes(&open.staged))?;
         }
         if has_own {
             emit(&mut self.spool, Piece::Bytes(b","))?;

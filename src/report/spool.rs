@@ -25,9 +25,9 @@ pub struct Extent {
     pub len: u64,
 }
 
-/// Where a sealed block's compressed bytes are.
+/// Where a sealed block's compressed bytes are: in `Spool::mem` or in the file.
 enum Stored {
-    Memory(Vec<u8>),
+    Memory { offset: usize, len: u32 },
     File { offset: u64, len: u32 },
 }
 
@@ -46,14 +46,17 @@ pub struct Spool {
     block_size: usize,
     /// Sealed blocks, in order of their offsets.
     blocks: Vec<Block>,
-    /// Compressed bytes of the blocks held in memory.
-    mem_bytes: usize,
+    /// Compressed bytes of the blocks held in memory, one after the other (one
+    /// buffer, reused after each spill, rather than one allocation per block).
+    mem: Vec<u8>,
     mem_limit: usize,
     file: Option<File>,
     file_len: u64,
     /// The block decompressed last (reads go mostly in order).
     cache: Option<(usize, Vec<u8>)>,
     scratch: Vec<u8>,
+    /// Where `seal` compresses to.
+    compressed: Vec<u8>,
 }
 
 /// Block size for `Spool::new`: large enough to compress well, small enough that
@@ -71,12 +74,13 @@ impl Spool {
             open_start: 0,
             block_size: block_size.max(1),
             blocks: Vec::new(),
-            mem_bytes: 0,
+            mem: Vec::new(),
             mem_limit,
             file: None,
             file_len: 0,
             cache: None,
             scratch: Vec::new(),
+            compressed: Vec::new(),
         }
     }
 
@@ -91,7 +95,7 @@ impl Spool {
 
     /// Compressed bytes held in memory now (not counting the open block).
     pub fn mem_bytes(&self) -> usize {
-        self.mem_bytes
+        self.mem.len()
     }
 
     /// Whether blocks went to the temporary file.
@@ -122,12 +126,24 @@ impl Spool {
         if self.open.is_empty() {
             return Ok(());
         }
-        let compressed = lz4_flex::block::compress(&self.open);
-        self.mem_bytes += compressed.len();
-        self.blocks.push(Block { start: self.open_start, len: self.open.len() as u32, stored: Stored::Memory(compressed) });
+        // Compressed into a reused buffer (zeroed only when it grows), then copied
+        // to the end of the memory buffer.
+        let max = lz4_flex::block::get_maximum_output_size(self.open.len());
+        if self.compressed.len() < max {
+            self.compressed.resize(max, 0);
+        }
+        let n = lz4_flex::block::compress_into(&self.open, &mut self.compressed)
+            .map_err(|e| io::Error::other(format!("cannot compress output set aside: {e}")))?;
+        let at = self.mem.len();
+        self.mem.extend_from_slice(&self.compressed[..n]);
+        self.blocks.push(Block {
+            start: self.open_start,
+            len: self.open.len() as u32,
+            stored: Stored::Memory { offset: at, len: n as u32 },
+        });
         self.open_start += self.open.len() as u64;
         self.open.clear();
-        if self.mem_bytes > self.mem_limit {
+        if self.mem.len() > self.mem_limit {
             self.spill()?;
         }
         Ok(())
@@ -151,21 +167,18 @@ impl Spool {
 
     /// Moves the compressed blocks held in memory to the file, in one write.
     fn spill(&mut self) -> io::Result<()> {
-        let first = self.blocks.iter().position(|b| matches!(b.stored, Stored::Memory(_))).unwrap_or(self.blocks.len());
-        let mut joined = Vec::with_capacity(self.mem_bytes);
-        let mut offset = self.file_len;
+        let at = self.file_len;
+        let mem = std::mem::take(&mut self.mem);
+        self.file()?.write_all_at(&mem, at)?;
+        self.mem = mem;
+        let first = self.blocks.iter().position(|b| matches!(b.stored, Stored::Memory { .. })).unwrap_or(self.blocks.len());
         for block in &mut self.blocks[first..] {
-            if let Stored::Memory(data) = &block.stored {
-                joined.extend_from_slice(data);
-                let len = data.len() as u32;
-                block.stored = Stored::File { offset, len };
-                offset += len as u64;
+            if let Stored::Memory { offset, len } = block.stored {
+                block.stored = Stored::File { offset: at + offset as u64, len };
             }
         }
-        let at = self.file_len;
-        self.file()?.write_all_at(&joined, at)?;
-        self.file_len = offset;
-        self.mem_bytes = 0;
+        self.file_len = at + self.mem.len() as u64;
+        self.mem.clear();
         Ok(())
     }
 
@@ -174,7 +187,7 @@ impl Spool {
         if self.cache.as_ref().is_none_or(|(i, _)| *i != index) {
             let block = &self.blocks[index];
             let compressed: &[u8] = match &block.stored {
-                Stored::Memory(data) => data,
+                Stored::Memory { offset, len } => &self.mem[*offset..*offset + *len as usize],
                 Stored::File { offset, len } => {
                     self.scratch.resize(*len as usize, 0);
                     let file = self.file.as_ref().ok_or_else(|| io::Error::other("spool block without its file"))?;
@@ -219,7 +232,7 @@ impl Spool {
         self.open.clear();
         self.open_start = 0;
         self.blocks.clear();
-        self.mem_bytes = 0;
+        self.mem.clear();
         self.cache = None;
         if let Some(f) = &self.file {
             f.set_len(0)?;
