@@ -161,14 +161,6 @@ pub(crate) fn status_line(i: &[u8]) -> IResult<&[u8], StatusLine<'_>> {
     .parse(i)
 }
 
-/// `field-name ":" OWS field-value OWS` on one line without its line ending.
-/// Whitespace between the name and the colon is rejected (RFC 9112 §5.1: it has been
-/// used for request smuggling).
-fn header_line(line: &[u8]) -> IResult<&[u8], (&[u8], &[u8])> {
-    let (value, (name, _)) = (take_while1(is_tchar), tag(":")).parse_complete(line)?;
-    Ok((&value[value.len()..], (name, trim_ows(value))))
-}
-
 pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = v {
         v = rest;
@@ -230,17 +222,22 @@ pub(crate) fn parse_head<'a>(
         if count > max_headers {
             return Err(FramingError::HeadTooLong);
         }
-        if memchr::memchr(b':', line).is_none() {
+        // `field-name ":" OWS field-value OWS`: the name is the run of token
+        // characters, which must end at the colon (`:` is not one). Whitespace
+        // between the name and the colon is rejected (RFC 9112 §5.1: it has been
+        // used for request smuggling).
+        let name_len = line.iter().position(|&b| !is_tchar(b)).unwrap_or(line.len());
+        if name_len > 0 && line.get(name_len) == Some(&b':') {
+            sink.header(&line[..name_len], trim_ows(&line[name_len + 1..]));
+        } else if memchr::memchr(b':', line).is_none() {
             // A line with no colon at all names no field (seen in the wild: a bare
             // `Mozilla 4.0 (...)` user-agent line). It cannot change the framing, so it
             // is skipped (the sink is told) rather than losing the whole message. A line
-            // that has a colon but no valid name before it stays an error: whitespace
-            // before the colon has been used for request smuggling.
+            // that has a colon but no valid name before it stays an error.
             sink.skipped_line();
-            continue;
+        } else {
+            return Err(FramingError::MalformedHead);
         }
-        let (_, (name, value)) = header_line(line).map_err(|_| FramingError::MalformedHead)?;
-        sink.header(name, value);
     }
     Ok(start)
 }
