@@ -9,6 +9,8 @@
 #   - wrk against nginx on loopback for 10 s, keep-alive and Connection: close
 #     (scripts/bench-capture.sh, needs root for tcpdump),
 #   - a synthetic capture of 2,000,000 short connections (examples/gen_synthetic.rs).
+# Each keepscope and floor figure is the fastest of BENCH_RUNS runs (default 3;
+# peak memory is the highest of them); tshark runs once.
 # usage: scripts/bench.sh [--quick]   (--quick: 200k synthetic connections, no tshark)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,7 @@ mkdir -p bench-data
 if [ ! -f bench-data/wrk-keepalive.pcap ] || [ ! -f bench-data/wrk-close.pcap ]; then
     ./scripts/bench-capture.sh
 fi
+RUNS=${BENCH_RUNS:-3}
 N=2000000
 [ "$QUICK" = 1 ] && N=200000
 SYN="bench-data/synthetic-$N.pcap"
@@ -46,7 +49,9 @@ for f in bench-data/wrk-keepalive.pcap bench-data/wrk-close.pcap "$SYN"; do
                 if [ "$QUICK" = 1 ] || [[ "$name" == synthetic* ]] || ! command -v tshark >/dev/null; then continue; fi
                 cmd=(tshark -r "$f" -Y http -T fields -e tcp.stream -e http.request.method -e http.response.code) ;;
         esac
-        line=$($M "$name/$run" "${cmd[@]}")
+        runs=$RUNS
+        [ "$run" = tshark ] && runs=1
+        line=$($M --runs "$runs" "$name/$run" "${cmd[@]}")
         echo "$line" | python3 -c "import json,sys; d=json.load(sys.stdin); d['packets']=$packets; print(json.dumps(d))" >> "$RESULTS"
     done
 done
