@@ -56,7 +56,7 @@ pub struct ReportBuilder {
     summary: Summary,
     requests_per_connection: BTreeMap<u64, u64>,
     idle_counts: [u64; IDLE_BUCKETS.len() + 1],
-    servers: HashMap<String, ServerAcc>,
+    servers: HashMap<String, ServerAcc, foldhash::fast::RandomState>,
     server_order: Vec<String>,
     findings: Vec<Finding>,
     findings_dropped: u64,
@@ -80,12 +80,10 @@ impl ReportBuilder {
 
     /// The accumulator of server `name` (folded into one row beyond `MAX_SERVERS`).
     fn server_acc(&mut self, name: &str) -> &mut ServerAcc {
-        let key = if self.servers.len() >= MAX_SERVERS && !self.servers.contains_key(name) {
-            "(other servers)"
-        } else {
-            name
-        };
-        if !self.servers.contains_key(key) {
+        // One lookup when the server is known (every connection but its first).
+        let known = self.servers.contains_key(name);
+        let key = if !known && self.servers.len() >= MAX_SERVERS { "(other servers)" } else { name };
+        if !known && !self.servers.contains_key(key) {
             self.server_order.push(key.to_string());
             self.servers.insert(key.to_string(), ServerAcc::default());
         }

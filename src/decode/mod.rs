@@ -125,10 +125,46 @@ impl fmt::Display for Endpoint {
     /// `ip:port`, IPv6 as `[addr]:port`, as the JSON contract says.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.ip {
-            IpAddr::V4(a) => write!(f, "{}:{}", a, self.port),
+            IpAddr::V4(a) => {
+                // Written by hand into a stack buffer: a report names two endpoints
+                // per connection, and `write!` with `Ipv4Addr`'s own Display costs
+                // more than the rest of a short connection's record.
+                let mut buf = [0u8; 21];
+                let mut len = 0;
+                for (i, octet) in a.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        buf[len] = b'.';
+                        len += 1;
+                    }
+                    len += decimal(octet.into(), &mut buf[len..]);
+                }
+                buf[len] = b':';
+                len += 1;
+                len += decimal(self.port, &mut buf[len..]);
+                f.write_str(std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?)
+            }
             IpAddr::V6(a) => write!(f, "[{}]:{}", a, self.port),
         }
     }
+}
+
+/// Writes `n` in decimal at the start of `out` (room for 5 digits); returns the
+/// number of bytes written.
+fn decimal(n: u16, out: &mut [u8]) -> usize {
+    let mut digits = [0u8; 5];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - at;
+    out[..len].copy_from_slice(&digits[at..]);
+    len
 }
 
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]

@@ -651,3 +651,24 @@ proptest! {
         check_invariants(&d, &frame[..end]);
     }
 }
+
+#[test]
+fn endpoints_display_as_std_formats_them() {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ips = [
+        IpAddr::V4(Ipv4Addr::new(0, 0, 0, 0)),
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
+        IpAddr::V4(Ipv4Addr::new(255, 255, 255, 255)),
+        IpAddr::V4(Ipv4Addr::new(10, 9, 100, 99)),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+    ];
+    for ip in ips {
+        for port in [0u16, 9, 10, 80, 443, 8080, 38480, 65535] {
+            let want = match ip {
+                IpAddr::V4(a) => format!("{a}:{port}"),
+                IpAddr::V6(a) => format!("[{a}]:{port}"),
+            };
+            assert_eq!(crate::decode::Endpoint { ip, port }.to_string(), want);
+        }
+    }
+}

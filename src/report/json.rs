@@ -331,7 +331,9 @@ struct SetAside {
     spool: Spool,
     /// Per open connection, its transactions so far, as comma-joined runs.
     open: HashMap<u64, OpenRuns, RandomState>,
+    /// A connection record being written, and its own transactions.
     buf: Vec<u8>,
+    own: Vec<u8>,
     /// Empty the spool whenever no open connection refers to it (NDJSON, which
     /// copies runs out as their connection ends); the document keeps them.
     reclaim: bool,
@@ -369,6 +371,7 @@ impl SetAside {
             spool: Spool::new(limit),
             open: HashMap::default(),
             buf: Vec::new(),
+            own: Vec::new(),
             reclaim,
             staging_limit: limit,
             staged_bytes: 0,
@@ -422,31 +425,48 @@ impl SetAside {
     /// handed to `emit` piece by piece. The record's `transactions` key is found
     /// by its exact bytes: string values before it are escaped, so they cannot
     /// contain it.
+    ///
+    /// `value` is serialised with an empty `transactions` list; `own` are the
+    /// record's transactions (those not retired), written by the fast writer after
+    /// the set-aside ones.
     fn pieces<T: Serialize>(
         &mut self,
         connection: u64,
         value: &T,
-        has_own: bool,
+        own: &[Transaction],
         emit: &mut dyn FnMut(&mut Spool, Piece<'_>) -> io::Result<()>,
     ) -> io::Result<()> {
         self.buf.clear();
         write_json(&mut self.buf, value)?;
-        let Some(open) = self.open.remove(&connection) else {
+        let open = self.open.remove(&connection);
+        if open.is_none() && own.is_empty() {
             return emit(&mut self.spool, Piece::Bytes(&self.buf));
-        };
-        self.staged_bytes -= open.staged.capacity();
+        }
         let at = memchr::memmem::find(&self.buf, TRANSACTIONS_KEY)
             .ok_or_else(|| io::Error::other("connection record without transactions"))?
             + TRANSACTIONS_KEY.len();
         emit(&mut self.spool, Piece::Bytes(&self.buf[..at]))?;
-        for run in open.runs {
-            emit(&mut self.spool, Piece::Spooled(run))?;
+        let mut any = false;
+        if let Some(open) = open {
+            self.staged_bytes -= open.staged.capacity();
+            any = !open.is_empty();
+            for run in open.runs {
+                emit(&mut self.spool, Piece::Spooled(run))?;
+            }
+            if !open.staged.is_empty() {
+                emit(&mut self.spool, Piece::Bytes(&open.staged))?;
+            }
         }
-        if !open.staged.is_empty() {
-            emit(&mut self.spool, Piece::Bytes(&open.staged))?;
-        }
-        if has_own {
-            emit(&mut self.spool, Piece::Bytes(b","))?;
+        if !own.is_empty() {
+            self.own.clear();
+            for tx in own {
+                if any {
+                    self.own.push(b',');
+                }
+                any = true;
+                fast::transaction(&mut self.own, tx);
+            }
+            emit(&mut self.spool, Piece::Bytes(&self.own))?;
         }
         emit(&mut self.spool, Piece::Bytes(&self.buf[at..]))?;
         if self.reclaim && self.open.is_empty() && !self.spool.is_empty() {
@@ -464,10 +484,11 @@ struct NdjsonParts<W> {
 }
 
 impl<W: Write> NdjsonParts<W> {
-    fn write_connection(&mut self, record: &ConnectionRecord) -> io::Result<()> {
-        let line = Tagged { kind: "connection", inner: record };
+    fn write_connection(&mut self, mut record: Box<ConnectionRecord>) -> io::Result<()> {
+        let own = std::mem::take(&mut record.transactions);
+        let line = Tagged { kind: "connection", inner: &*record };
         let out = &mut self.out;
-        self.set_aside.pieces(record.id, &line, !record.transactions.is_empty(), &mut |spool, piece| match piece {
+        self.set_aside.pieces(record.id, &line, &own, &mut |spool, piece| match piece {
             Piece::Bytes(b) => out.write_all(b),
             Piece::Spooled(e) => spool.copy_to(e, out),
         })?;
@@ -479,7 +500,7 @@ impl<W: Write + Send + 'static> PartWriter for NdjsonParts<W> {
     fn add(&mut self, part: Part) -> io::Result<()> {
         match part {
             Part::Transactions(connection, txs) => self.set_aside.add(connection, &txs),
-            Part::Connection(record) => self.write_connection(&record),
+            Part::Connection(record) => self.write_connection(record),
         }
     }
 }
@@ -584,17 +605,18 @@ impl DocumentParts {
     fn add(&mut self, part: Part) -> io::Result<()> {
         match part {
             Part::Transactions(connection, txs) => self.set_aside.add(connection, &txs),
-            Part::Connection(record) => self.add_connection(&record),
+            Part::Connection(record) => self.add_connection(record),
         }
     }
 
-    fn add_connection(&mut self, record: &ConnectionRecord) -> io::Result<()> {
+    fn add_connection(&mut self, mut record: Box<ConnectionRecord>) -> io::Result<()> {
+        let own = std::mem::take(&mut record.transactions);
         let first = self.extents.len() as u32;
         let records = &mut self.records;
         let extents = &mut self.extents;
         // Transactions set aside stay where they are (this `SetAside` never
         // reclaims them); only the record's own bytes are copied.
-        self.set_aside.pieces(record.id, record, !record.transactions.is_empty(), &mut |_, piece| {
+        self.set_aside.pieces(record.id, &*record, &own, &mut |_, piece| {
             match piece {
                 Piece::Bytes(b) => {
                     // Adjacent byte pieces of one record land next to each other;
@@ -648,9 +670,13 @@ enum Part {
     Connection(Box<ConnectionRecord>),
 }
 
-/// Parts in flight to a writer thread (each at most a few dozen transactions,
-/// so this bounds the queue to a few MB).
-const PARTS_IN_FLIGHT: usize = 256;
+/// Parts cross to a writer thread in batches: one channel operation (and, when
+/// the writer waits, one wake-up) per batch rather than per connection, which
+/// with millions of short connections cost more than the work it moved.
+const PARTS_PER_BATCH: usize = 64;
+/// Batches in flight to a writer thread (each part is at most a few dozen
+/// transactions, so this bounds the queue to a few MB).
+const BATCHES_IN_FLIGHT: usize = 4;
 
 /// Serialises what the analysis hands on.
 trait PartWriter: Send + 'static {
@@ -669,7 +695,9 @@ impl PartWriter for DocumentParts {
 enum Writer<P: PartWriter> {
     Inline(P),
     Thread {
-        parts: crossbeam_channel::Sender<Part>,
+        batches: crossbeam_channel::Sender<Vec<Part>>,
+        /// The batch being gathered.
+        pending: Vec<Part>,
         handle: std::thread::JoinHandle<io::Result<P>>,
     },
     /// After an error, or while finishing.
@@ -678,19 +706,22 @@ enum Writer<P: PartWriter> {
 
 impl<P: PartWriter> Writer<P> {
     fn threaded(mut writer: P) -> Self {
-        let (parts, incoming) = crossbeam_channel::bounded::<Part>(PARTS_IN_FLIGHT);
+        let (batches, incoming) = crossbeam_channel::bounded::<Vec<Part>>(BATCHES_IN_FLIGHT);
         let spawned = std::thread::Builder::new().name("json-writer".into()).spawn(move || {
-            for part in incoming {
-                writer.add(part)?;
+            for batch in incoming {
+                for part in batch {
+                    writer.add(part)?;
+                }
             }
             Ok(writer)
         });
+        let pending = Vec::with_capacity(PARTS_PER_BATCH);
         match spawned {
-            Ok(handle) => Writer::Thread { parts, handle },
+            Ok(handle) => Writer::Thread { batches, pending, handle },
             // No thread to be had: the spawn error is reported at the end.
             Err(e) => {
-                let (parts, _) = crossbeam_channel::bounded::<Part>(0);
-                Writer::Thread { parts, handle: std::thread::spawn(move || Err(e)) }
+                let (batches, _) = crossbeam_channel::bounded::<Vec<Part>>(0);
+                Writer::Thread { batches, pending, handle: std::thread::spawn(move || Err(e)) }
             }
         }
     }
@@ -705,8 +736,12 @@ impl<P: PartWriter> Writer<P> {
                 }
                 result
             }
-            Writer::Thread { parts, .. } => {
-                let _ = parts.send(part);
+            Writer::Thread { batches, pending, .. } => {
+                pending.push(part);
+                if pending.len() >= PARTS_PER_BATCH {
+                    let full = std::mem::replace(pending, Vec::with_capacity(PARTS_PER_BATCH));
+                    let _ = batches.send(full);
+                }
                 Ok(())
             }
             Writer::Done => Ok(()),
@@ -717,8 +752,11 @@ impl<P: PartWriter> Writer<P> {
     fn finish(&mut self) -> io::Result<P> {
         match std::mem::replace(self, Writer::Done) {
             Writer::Inline(w) => Ok(w),
-            Writer::Thread { parts, handle } => {
-                drop(parts);
+            Writer::Thread { batches, pending, handle } => {
+                if !pending.is_empty() {
+                    let _ = batches.send(pending);
+                }
+                drop(batches);
                 handle.join().map_err(|_| io::Error::other("the output writer thread panicked"))?
             }
             Writer::Done => Err(io::Error::other("output already failed or finished")),
