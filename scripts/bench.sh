@@ -11,6 +11,7 @@
 #   - a synthetic capture of 2,000,000 short connections (examples/gen_synthetic.rs).
 # Each keepscope and floor figure is the fastest of BENCH_RUNS runs (default 3;
 # peak memory is the highest of them); tshark runs once.
+# BENCH_ONLY=NAME limits the run to one capture (e.g. wrk-keepalive).
 # usage: scripts/bench.sh [--quick]   (--quick: 200k synthetic connections, no tshark)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,8 @@ M="python3 scripts/measure.py"
 RESULTS=bench-data/results.jsonl
 : > "$RESULTS"
 for f in bench-data/wrk-keepalive.pcap bench-data/wrk-close.pcap "$SYN"; do
+    # BENCH_ONLY=wrk-keepalive (a name, or several separated by spaces) measures only those.
+    if [ -n "${BENCH_ONLY:-}" ] && [[ " $BENCH_ONLY " != *" $(basename "$f" .pcap) "* ]]; then continue; fi
     name=$(basename "$f" .pcap)
     packets=$($FLOOR "$f" | awk '{print $2}')
     for run in floor decode-tcp json json-1thread ndjson text tshark; do
