@@ -58,17 +58,25 @@ fn tui_in_tmux_opens_a_connection_and_restores_the_terminal() {
     let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/idle-timeout.pcap");
     keys(&session, &[&format!("'{BIN}' tui '{capture}'"), "Enter"]);
 
-    let overview = wait_for(&session, "the overview", |t| t.contains("Overview") && t.contains("stale_reuse"));
+    let overview = wait_for(&session, "the overview", |t| {
+        t.contains("Overview") && t.contains("stale_reuse") && t.contains("idle_close_unannounced")
+    });
     assert!(overview.contains("idle_close_unannounced"), "{overview}");
     assert_eq!(flag(&session, "alternate_on"), "1", "the UI runs on the alternate screen");
 
     keys(&session, &["Tab"]);
-    let table = wait_for(&session, "the connections table", |t| t.contains("127.0.0.1:38408") && t.contains("sort:"));
+    let table = wait_for(&session, "the connections table", |t| {
+        t.contains("127.0.0.1:38408") && t.contains("sort:") && t.contains("127.0.0.1:54670")
+    });
     assert!(table.contains("127.0.0.1:54670"), "{table}");
 
     // The second connection is the one whose reused request met a closed server.
     keys(&session, &["j", "Enter"]);
-    let detail = wait_for(&session, "the connection detail", |t| t.contains("Timeline") && t.contains("#1 127.0.0.1:54670"));
+    // Waits for the transactions table too: a capture can catch a frame half drawn
+    // (the terminal receives it in several writes).
+    let detail = wait_for(&session, "the connection detail", |t| {
+        t.contains("Timeline") && t.contains("#1 127.0.0.1:54670") && t.contains("/b")
+    });
     assert!(detail.contains("closed by server FIN"), "{detail}");
     assert!(detail.contains("stale_reuse"), "{detail}");
     assert!(detail.contains("/b"), "the unanswered reused request is listed: {detail}");

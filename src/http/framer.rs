@@ -7,7 +7,7 @@
 
 use memchr::{memchr, memchr_iter};
 
-use super::parse::{check_request_line, check_status_line, LineVerdict};
+use super::parse::{check_request_line, check_status_line, parse_start_line, LineVerdict, ParsedStart};
 use super::{FramingError, Framing, HttpEvent};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
@@ -194,6 +194,10 @@ pub(crate) struct Framer {
     /// Offset (within the head) where the current line began.
     line_start: usize,
     first_line_done: bool,
+    /// The current head's start line as `step_head` parsed it (offsets from the
+    /// head's first byte, which is `buf[0]` or the first byte `step_head` was given).
+    /// Set only there; forgotten with the buffer.
+    pub start: Option<ParsedStart>,
     pub ts_first: Timestamp,
     /// Timestamp of the last byte that belonged to the current message.
     pub last_ts: Timestamp,
@@ -227,6 +231,7 @@ impl Framer {
             buf: Vec::new(),
             line_start: 0,
             first_line_done: false,
+            start: None,
             ts_first: Timestamp::ZERO,
             last_ts: Timestamp::ZERO,
             body_bytes: 0,
@@ -273,6 +278,7 @@ impl Framer {
     /// hostile capture cannot leave every one of up to `max_connections` idle
     /// connections holding a `max_head_bytes` buffer per direction.
     fn clear_buf(&mut self) {
+        self.start = None;
         if self.buf.capacity() > KEEP_BUF_CAPACITY {
             self.buf = Vec::new();
         } else {
@@ -326,6 +332,7 @@ impl Framer {
     /// Skips empty lines between messages (RFC 9112 §2.2); the first other byte
     /// starts a head. Returns the bytes consumed.
     pub(crate) fn step_start(&mut self, bytes: &[u8], ts: Timestamp) -> usize {
+        self.start = None;
         let skipped = bytes.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
         if skipped < bytes.len() {
             self.state = State::Head;
@@ -350,13 +357,14 @@ impl Framer {
             }
             if !self.first_line_done {
                 self.first_line_done = true;
-                let verdict = if base == 0 {
-                    self.check_start_line(&new[..=p])
+                let (verdict, start) = if base == 0 {
+                    parse_start_line(&new[..=p], self.is_request())
                 } else {
                     self.buf.extend_from_slice(&new[..=p]);
                     copied = p + 1;
-                    self.check_start_line(&self.buf)
+                    parse_start_line(&self.buf, self.is_request())
                 };
+                self.start = start;
                 match verdict {
                     LineVerdict::Match { http09, .. } => {
                         self.line_start = abs + 1;
@@ -528,6 +536,7 @@ impl Framer {
     }
 
     fn enter_head_after_line(&mut self) {
+        self.start = None;
         self.state = State::Head;
         self.first_line_done = true;
         self.line_start = self.buf.len();

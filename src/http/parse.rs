@@ -186,14 +186,18 @@ pub(crate) enum StartLine<'a> {
 }
 
 /// Parses a complete head (start line through the empty line, or just the request line
-/// of an HTTP/0.9 request). Header fields go to `sink`.
+/// of an HTTP/0.9 request). Header fields go to `sink`. `known`: the start line as the
+/// framer already parsed it, if it did.
 pub(crate) fn parse_head<'a>(
     head: &'a [u8],
     is_request: bool,
+    known: Option<ParsedStart>,
     max_headers: usize,
     sink: &mut impl HeaderSink,
 ) -> Result<StartLine<'a>, FramingError> {
-    let (fields, start) = if is_request {
+    let (fields, start) = if let Some(known) = known_start(head, is_request, known) {
+        known
+    } else if is_request {
         let (rest, line) = request_line(head).map_err(|_| FramingError::MalformedHead)?;
         (rest, StartLine::Request(line))
     } else {
@@ -240,6 +244,68 @@ pub(crate) fn parse_head<'a>(
         }
     }
     Ok(start)
+}
+
+/// A start line the framer has already parsed while looking for the end of the
+/// head, kept as offsets from the head's first byte, so that `parse_head` does not
+/// parse it a second time.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ParsedStart {
+    Request { method: (u32, u32), target: (u32, u32), version: Version, len: u32 },
+    Status { version: Version, status: u16, reason: (u32, u32), len: u32 },
+}
+
+/// Where `part` lies within `whole` (it must be a subslice of it).
+fn span(whole: &[u8], part: &[u8]) -> (u32, u32) {
+    let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+    (start as u32, (start + part.len()) as u32)
+}
+
+/// `check_request_line` / `check_status_line` for the line at the start of a head,
+/// that also returns what was parsed.
+pub(crate) fn parse_start_line(line: &[u8], is_request: bool) -> (LineVerdict, Option<ParsedStart>) {
+    if is_request {
+        match request_line(line) {
+            Ok((rest, l)) => {
+                let len = line.len() - rest.len();
+                let start = ParsedStart::Request {
+                    method: span(line, l.method),
+                    target: span(line, l.target),
+                    version: l.version,
+                    len: len as u32,
+                };
+                (LineVerdict::Match { len, http09: l.version == Version::Http09 }, Some(start))
+            }
+            Err(nom::Err::Incomplete(_)) => (LineVerdict::NeedMore, None),
+            Err(_) => (LineVerdict::No, None),
+        }
+    } else {
+        match status_line(line) {
+            Ok((rest, l)) => {
+                let len = line.len() - rest.len();
+                let start =
+                    ParsedStart::Status { version: l.version, status: l.status, reason: span(line, l.reason), len: len as u32 };
+                (LineVerdict::Match { len, http09: false }, Some(start))
+            }
+            Err(nom::Err::Incomplete(_)) => (LineVerdict::NeedMore, None),
+            Err(_) => (LineVerdict::No, None),
+        }
+    }
+}
+
+/// The start line of `head` from what the framer parsed, if it fits this head.
+fn known_start<'a>(head: &'a [u8], is_request: bool, known: Option<ParsedStart>) -> Option<(&'a [u8], StartLine<'a>)> {
+    let at = |(a, b): (u32, u32)| head.get(a as usize..b as usize);
+    let fits = |len: u32| (len as usize) <= head.len() && len > 0 && head[len as usize - 1] == b'\n';
+    match known? {
+        ParsedStart::Request { method, target, version, len } if is_request && fits(len) => {
+            Some((&head[len as usize..], StartLine::Request(RequestLine { method: at(method)?, target: at(target)?, version })))
+        }
+        ParsedStart::Status { version, status, reason, len } if !is_request && fits(len) => {
+            Some((&head[len as usize..], StartLine::Status(StatusLine { version, status, reason: at(reason)? })))
+        }
+        _ => None,
+    }
 }
 
 /// What a partial or complete first line says about the stream.
@@ -424,20 +490,50 @@ mod tests {
         }
     }
 
+    /// A start line the framer parsed stands in for parsing it again, with the same
+    /// result; one that does not fit the head (another head's) is not used.
+    #[test]
+    fn a_known_start_line_gives_the_same_head() {
+        let heads: [(&[u8], bool); 5] = [
+            (b"GET /a?b HTTP/1.1\r\nHost: x\r\n\r\n", true),
+            (b"GET /old\n", true),
+            (b"OPTIONS  HTTP/1.0\r\n\r\n", true),
+            (b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n", false),
+            (b"HTTP/1.0 404\nA: b\n\n", false),
+        ];
+        let shape = |r: Result<StartLine<'_>, FramingError>| match r {
+            Ok(StartLine::Request(l)) => format!("{:?} {:?} {:?}", l.method, l.target, l.version),
+            Ok(StartLine::Status(l)) => format!("{:?} {} {:?}", l.version, l.status, l.reason),
+            Err(e) => format!("{e:?}"),
+        };
+        for (head, is_request) in heads {
+            let line_end = head.iter().position(|&b| b == b'\n').unwrap() + 1;
+            let (verdict, known) = parse_start_line(&head[..line_end], is_request);
+            assert!(matches!(verdict, LineVerdict::Match { len, .. } if len == line_end));
+            let (mut a, mut b) = (Collect(Vec::new(), 0), Collect(Vec::new(), 0));
+            let with = shape(parse_head(head, is_request, known, 10, &mut a));
+            assert_eq!(with, shape(parse_head(head, is_request, None, 10, &mut b)));
+            assert_eq!(a.0, b.0);
+            // Too long for a shorter head, or of the other kind: parsed afresh.
+            assert!(known_start(&head[..line_end - 1], is_request, known).is_none());
+            assert!(known_start(head, !is_request, known).is_none());
+        }
+    }
+
     #[test]
     fn headers_with_bare_lf_and_obs_fold() {
         let mut c = Collect(Vec::new(), 0);
         let head = b"HTTP/1.1 200 OK\nX-A:  one \n\ttwo\r\nServer:x\n\n";
-        assert!(parse_head(head, false, 10, &mut c).is_ok());
+        assert!(parse_head(head, false, None, 10, &mut c).is_ok());
         assert_eq!(c.0, vec![(b"X-A".to_vec(), b"one two".to_vec()), (b"Server".to_vec(), b"x".to_vec())]);
         let mut c = Collect(Vec::new(), 0);
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", true, 10, &mut c).err(), Some(FramingError::MalformedHead));
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", true, 1, &mut c).err(), Some(FramingError::HeadTooLong));
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", true, None, 10, &mut c).err(), Some(FramingError::MalformedHead));
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", true, None, 1, &mut c).err(), Some(FramingError::HeadTooLong));
         // A line without any colon is skipped (and reported to the sink); the fields
         // around it are kept.
         let mut c = Collect(Vec::new(), 0);
         let head = b"CONNECT host:25 / HTTP/1.0\r\nMozilla 4.0 (compatible)\r\nHost: h\r\n\r\n";
-        assert!(parse_head(head, true, 10, &mut c).is_ok());
+        assert!(parse_head(head, true, None, 10, &mut c).is_ok());
         assert_eq!(c.0, vec![(b"Host".to_vec(), b"h".to_vec())]);
         assert_eq!(c.1, 1);
     }
