@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use crate::analysis::model::{Report, SourceInfo};
 use crate::analysis::{CollectSink, ConnectionSink};
-use crate::capture::{OfflineSource, PacketSource, RawPacket};
-use crate::decode::LinkKind;
+use crate::capture::{OfflineSource, PacketSource};
+use crate::decode::{decode, Decoded, TcpSegment};
 use crate::time::Timestamp;
 use crate::cli::{AnalyzeArgs, ColorWhen, TuiArgs};
 use crate::pipeline::{Options, Pipeline};
@@ -108,14 +108,25 @@ fn read_inline<S: ConnectionSink>(
     Ok(())
 }
 
-/// Packets copied out of libpcap's buffer into one arena, so a batch crosses
+/// Packets decoded on the reader thread, their TCP payloads copied out of
+/// libpcap's buffer into one arena (headers are not copied), so a batch crosses
 /// threads with two allocations that are reused, not one per packet.
 struct Batch {
     bytes: Vec<u8>,
-    /// (timestamp, wire length, link, end offset in `bytes`) per packet.
-    packets: Vec<(Timestamp, u32, LinkKind, usize)>,
+    packets: Vec<BatchedPacket>,
     /// A read error that ended the input after the packets of this batch.
     error: Option<crate::capture::CaptureError>,
+}
+
+struct BatchedPacket {
+    ts: Timestamp,
+    wire_len: u32,
+    /// Bytes the capture kept of the packet.
+    captured: u32,
+    /// A TCP segment's payload is `bytes[previous end..end]` and is put back in
+    /// when the packet is replayed (here it is empty).
+    decoded: Decoded<'static>,
+    end: usize,
 }
 
 /// Bytes per batch: large enough that the channel costs nothing per packet, small
@@ -124,8 +135,8 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// Batches in flight between the reader and the analysis thread.
 const BATCHES_IN_FLIGHT: usize = 4;
 
-/// Two threads: one reads the file (libpcap, gzip) into batches, the calling
-/// thread decodes and analyses them in the same order. Batches go back to the
+/// Two threads: one reads the file (libpcap, gzip) and decodes the packets into
+/// batches, the calling thread analyses them in the same order. Batches go back to the
 /// reader for reuse, so memory stays at `BATCHES_IN_FLIGHT` batches.
 fn read_ahead<S: ConnectionSink>(
     source: &mut OfflineSource,
@@ -150,8 +161,21 @@ fn read_ahead<S: ConnectionSink>(
                 while batch.bytes.len() < BATCH_BYTES {
                     match source.next_packet() {
                         Ok(Some(pkt)) => {
-                            batch.bytes.extend_from_slice(pkt.data);
-                            batch.packets.push((pkt.ts, pkt.wire_len, pkt.link, batch.bytes.len()));
+                            let decoded = match decode(pkt.link, pkt.data) {
+                                Decoded::Tcp(seg) => {
+                                    batch.bytes.extend_from_slice(seg.payload);
+                                    Decoded::Tcp(TcpSegment { payload: &[], ..seg })
+                                }
+                                Decoded::NotTcp => Decoded::NotTcp,
+                                Decoded::Malformed(e) => Decoded::Malformed(e),
+                            };
+                            batch.packets.push(BatchedPacket {
+                                ts: pkt.ts,
+                                wire_len: pkt.wire_len,
+                                captured: pkt.data.len() as u32,
+                                decoded,
+                                end: batch.bytes.len(),
+                            });
                         }
                         Ok(None) => {
                             end = true;
@@ -177,10 +201,14 @@ fn read_ahead<S: ConnectionSink>(
         });
         while let Ok(mut batch) = full_rx.recv() {
             let mut start = 0;
-            for &(ts, wire_len, link, end) in &batch.packets {
-                let pkt = RawPacket { ts, wire_len, link, data: &batch.bytes[start..end] };
-                pipeline.on_packet(&pkt);
-                start = end;
+            for p in &batch.packets {
+                let decoded = match p.decoded {
+                    Decoded::Tcp(seg) => Decoded::Tcp(TcpSegment { payload: &batch.bytes[start..p.end], ..seg }),
+                    Decoded::NotTcp => Decoded::NotTcp,
+                    Decoded::Malformed(e) => Decoded::Malformed(e),
+                };
+                pipeline.on_decoded(p.ts, p.wire_len, p.captured as usize, decoded);
+                start = p.end;
             }
             if let Some(e) = batch.error.take() {
                 result = read_error(e, pipeline.counters.packets);

@@ -49,22 +49,28 @@ impl<S: ConnectionSink> Pipeline<S> {
 
     /// One captured packet.
     pub fn on_packet(&mut self, pkt: &RawPacket<'_>) {
+        self.on_decoded(pkt.ts, pkt.wire_len, pkt.data.len(), decode(pkt.link, pkt.data));
+    }
+
+    /// One captured packet (`captured` of its `wire_len` bytes), already decoded
+    /// (the offline reader thread decodes while this thread analyses).
+    pub fn on_decoded(&mut self, ts: Timestamp, wire_len: u32, captured: usize, decoded: Decoded<'_>) {
         let c = &mut self.counters;
         c.packets += 1;
-        c.bytes += pkt.wire_len as u64;
-        if (pkt.data.len() as u64) < pkt.wire_len as u64 {
+        c.bytes += wire_len as u64;
+        if (captured as u64) < wire_len as u64 {
             c.snaplen_truncated += 1;
         }
         if c.first_ts.is_none() {
-            c.first_ts = Some(pkt.ts);
+            c.first_ts = Some(ts);
         }
         // Timestamps may go backwards in damaged or merged captures; time in the
         // analysis never does.
-        c.last_ts = Some(c.last_ts.map_or(pkt.ts, |t| t.max(pkt.ts)));
-        match decode(pkt.link, pkt.data) {
+        c.last_ts = Some(c.last_ts.map_or(ts, |t| t.max(ts)));
+        match decoded {
             Decoded::Tcp(seg) => {
                 c.tcp_segments += 1;
-                self.tracker.on_segment(pkt.ts, &seg, &mut self.analyzer);
+                self.tracker.on_segment(ts, &seg, &mut self.analyzer);
             }
             Decoded::NotTcp => c.non_tcp += 1,
             Decoded::Malformed(_) => c.malformed += 1,
