@@ -93,3 +93,46 @@ fn tui_in_tmux_opens_a_connection_and_restores_the_terminal() {
     assert_eq!(flag(&session, "mouse_any_flag"), "0", "mouse reporting is switched off again");
     assert!(!after.contains("Timeline"), "the UI is gone from the normal screen: {after}");
 }
+
+/// The terminal going away (the tmux server, or an ssh session, ending) ends
+/// keepscope: it gets SIGHUP while its input thread is stuck reading a terminal
+/// that only returns end-of-file, and must not wait for that thread forever.
+#[test]
+fn tui_exits_when_its_terminal_goes_away() {
+    let socket = format!("keepscope-hup-{}", std::process::id());
+    let capture = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/idle-timeout.pcap");
+    let pid_file = std::env::temp_dir().join(format!("{socket}.pid"));
+    let _ = std::fs::remove_file(&pid_file);
+    let command = format!("echo $$ > {}; exec {BIN} tui {capture}", pid_file.display());
+    let server = |args: &[&str]| {
+        let mut all = vec!["-L", socket.as_str()];
+        all.extend_from_slice(args);
+        Command::new("tmux").args(&all).output().expect("tmux is installed")
+    };
+    assert!(server(&["new-session", "-d", "-x", "100", "-y", "30", &command]).status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let pid = loop {
+        let text = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        let screen = String::from_utf8_lossy(&server(&["capture-pane", "-p"]).stdout).into_owned();
+        if let (Ok(pid), true) = (text.trim().parse::<u32>(), screen.contains("Overview")) {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the UI did not start; screen:\n{screen}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    server(&["kill-server"]);
+    let proc_dir = format!("/proc/{pid}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&proc_dir).exists() {
+        let state = std::fs::read_to_string(format!("{proc_dir}/stat")).unwrap_or_default();
+        if state.split_whitespace().nth(2) == Some("Z") {
+            break; // exited, not yet reaped by tmux's gone server
+        }
+        if Instant::now() > deadline {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
+            panic!("keepscope tui still running 5 s after its terminal went away");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_file(&pid_file);
+}

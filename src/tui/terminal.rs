@@ -15,7 +15,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use crossbeam_channel::{select, Receiver};
+use crossbeam_channel::{select, Receiver, RecvTimeoutError};
 use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
 use crossterm::execute;
 use crossterm::terminal::{disable_raw_mode, Clear, ClearType, LeaveAlternateScreen};
@@ -146,21 +146,33 @@ enum InputMessage {
 
 /// The thread that reads terminal events (the only place that does). Dropping it
 /// stops and joins it, also while unwinding from a panic, so that nothing keeps
-/// reading the terminal after the UI is gone.
+/// reading the terminal after the UI is gone — unless it does not stop within
+/// `INPUT_STOP_WAIT`: when the terminal has gone away (the ssh session or tmux
+/// server ended), reads return end-of-file and crossterm's `poll` loops on them
+/// without ever returning, so joining would hang the exit for good (and spin a
+/// core). The thread is then left behind; the process ends soon after.
 struct InputThread {
     receiver: Receiver<InputMessage>,
     stop: Arc<AtomicBool>,
+    /// Disconnected when the thread ends.
+    ended: Receiver<()>,
     handle: Option<thread::JoinHandle<()>>,
 }
+
+/// How long dropping `InputThread` waits for the thread to see its stop flag.
+const INPUT_STOP_WAIT: Duration = Duration::from_millis(500);
 
 impl InputThread {
     fn spawn() -> std::io::Result<InputThread> {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_seen = Arc::clone(&stop);
+        let (ended_tx, ended) = crossbeam_channel::bounded::<()>(0);
         let handle = thread::Builder::new()
             .name("keepscope-input".into())
             .spawn(move || {
+                // Dropped when the thread ends, however it ends.
+                let _ended = ended_tx;
                 // Polling with a timeout rather than blocking in read(), so that the
                 // stop flag is seen within INPUT_POLL.
                 while !stop_seen.load(Ordering::Relaxed) {
@@ -182,6 +194,7 @@ impl InputThread {
         Ok(InputThread {
             receiver,
             stop,
+            ended,
             handle: Some(handle),
         })
     }
@@ -191,6 +204,10 @@ impl Drop for InputThread {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(handle) = self.handle.take() {
+            if let Err(RecvTimeoutError::Timeout) = self.ended.recv_timeout(INPUT_STOP_WAIT) {
+                // Stuck in crossterm on a terminal that is gone: leave it.
+                return;
+            }
             // A panic on that thread has already been reported by the hook.
             let _ = handle.join();
         }
