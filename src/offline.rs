@@ -132,6 +132,9 @@ struct BatchedPacket {
 /// Bytes per batch: large enough that the channel costs nothing per packet, small
 /// enough that the batches in flight stay a few MB.
 const BATCH_BYTES: usize = 256 * 1024;
+/// Packets per batch at most: headers are not copied, so a batch of small
+/// packets would otherwise hold tens of thousands of them (and fall out of cache).
+const BATCH_PACKETS: usize = 4096;
 /// Batches in flight between the reader and the analysis thread.
 const BATCHES_IN_FLIGHT: usize = 4;
 
@@ -158,7 +161,7 @@ fn read_ahead<S: ConnectionSink>(
                 batch.packets.clear();
                 batch.error = None;
                 let mut end = false;
-                while batch.bytes.len() < BATCH_BYTES {
+                while batch.bytes.len() < BATCH_BYTES && batch.packets.len() < BATCH_PACKETS {
                     match source.next_packet() {
                         Ok(Some(pkt)) => {
                             let decoded = match decode(pkt.link, pkt.data) {
