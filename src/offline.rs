@@ -327,7 +327,10 @@ pub fn run_analyze(args: &AnalyzeArgs) -> Result<(), AppError> {
         let mut pipeline = Pipeline::new(&options, sink);
         let info = analyze_into(&args.files, args.filter.as_deref(), &mut pipeline, progress, threads)?;
         print_warnings(&info);
-        let mut out = io::BufWriter::with_capacity(256 * 1024, raw_stdout()?);
+        // Small on purpose: the document is mostly runs of tens of KiB read back
+        // from the spool, and a `BufWriter` passes a write at least as large as its
+        // buffer straight through instead of copying it once more.
+        let mut out = io::BufWriter::with_capacity(16 * 1024, raw_stdout()?);
         return pipeline.analyzer.sink.finish(info, &mut out).map_err(io_error);
     }
     // The text report keeps aggregates only.

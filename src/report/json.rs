@@ -413,8 +413,7 @@ impl SetAside {
     /// read back on its own, when its connection is written).
     fn to_spool(spool: &mut Spool, open: &mut OpenRuns) -> io::Result<()> {
         if !open.staged.is_empty() {
-            open.runs.push(spool.append(&open.staged)?);
-            spool.seal()?;
+            open.runs.push(spool.append_block(&open.staged)?);
             open.staged.clear();
         }
         Ok(())

@@ -119,6 +119,18 @@ impl Spool {
         Ok(extent)
     }
 
+    /// Sets `bytes` aside as a block of their own (of whatever size), compressed
+    /// straight from the caller's buffer: for runs that are read back on their
+    /// own, without first copying them into the open block.
+    pub fn append_block(&mut self, bytes: &[u8]) -> io::Result<Extent> {
+        self.seal()?;
+        let extent = Extent { offset: self.len(), len: bytes.len() as u64 };
+        if !bytes.is_empty() {
+            self.store(bytes)?;
+        }
+        Ok(extent)
+    }
+
     /// Ends the open block here, so that what was appended since the last seal is
     /// compressed (and later read back) on its own: extents read one at a time in
     /// an order other than the order they were written in should each be sealed.
@@ -126,23 +138,28 @@ impl Spool {
         if self.open.is_empty() {
             return Ok(());
         }
+        let open = std::mem::take(&mut self.open);
+        let stored = self.store(&open);
+        self.open = open;
+        self.open.clear();
+        stored
+    }
+
+    /// Compresses `plain` as the block that starts at `open_start`.
+    fn store(&mut self, plain: &[u8]) -> io::Result<()> {
+        let len = u32::try_from(plain.len()).map_err(|_| io::Error::other("output block over 4 GiB"))?;
         // Compressed into a reused buffer (zeroed only when it grows), then copied
         // to the end of the memory buffer.
-        let max = lz4_flex::block::get_maximum_output_size(self.open.len());
+        let max = lz4_flex::block::get_maximum_output_size(plain.len());
         if self.compressed.len() < max {
             self.compressed.resize(max, 0);
         }
-        let n = lz4_flex::block::compress_into(&self.open, &mut self.compressed)
+        let n = lz4_flex::block::compress_into(plain, &mut self.compressed)
             .map_err(|e| io::Error::other(format!("cannot compress output set aside: {e}")))?;
         let at = self.mem.len();
         self.mem.extend_from_slice(&self.compressed[..n]);
-        self.blocks.push(Block {
-            start: self.open_start,
-            len: self.open.len() as u32,
-            stored: Stored::Memory { offset: at, len: n as u32 },
-        });
-        self.open_start += self.open.len() as u64;
-        self.open.clear();
+        self.blocks.push(Block { start: self.open_start, len, stored: Stored::Memory { offset: at, len: n as u32 } });
+        self.open_start += plain.len() as u64;
         if self.mem.len() > self.mem_limit {
             self.spill()?;
         }
@@ -259,7 +276,9 @@ mod tests {
         let pieces: Vec<Vec<u8>> = (0..40u8).map(|i| (0..(i % 13)).map(|j| b'a' + (i + j) % 26).collect()).collect();
         let mut extents = Vec::new();
         for (i, p) in pieces.iter().enumerate() {
-            extents.push(spool.append(p).unwrap());
+            // Some pieces become blocks of their own (larger than the block size,
+            // some of them), between pieces that share blocks.
+            extents.push(if i % 5 == 3 { spool.append_block(p).unwrap() } else { spool.append(p).unwrap() });
             if i % 7 == 0 {
                 spool.seal().unwrap();
             }
