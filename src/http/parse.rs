@@ -338,12 +338,18 @@ pub(crate) fn check_status_line(i: &[u8]) -> LineVerdict {
 /// repeated fields, joined with ", ") counts as one; anything else is invalid.
 pub(crate) fn parse_content_length(value: &str) -> Option<u64> {
     let mut length: Option<u64> = None;
-    for item in value.split(',') {
-        let item = item.trim_matches(|c| c == ' ' || c == '\t');
-        if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
+    for item in value.as_bytes().split(|&b| b == b',') {
+        let item = trim_ows(item);
+        if item.is_empty() {
             return None;
         }
-        let n: u64 = item.parse().ok()?;
+        let mut n = 0u64;
+        for &b in item {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        }
         match length {
             Some(prev) if prev != n => return None,
             _ => length = Some(n),
