@@ -252,12 +252,11 @@ impl Framer {
         self.dir == Dir::ClientToServer
     }
 
-    fn check_start_line(&self, line: &[u8]) -> LineVerdict {
-        if self.is_request() {
-            check_request_line(line)
-        } else {
-            check_status_line(line)
-        }
+    /// The verdict on a candidate start line at the start of `buf` or of a
+    /// segment; a match's parse is kept (as offsets from the line's first byte,
+    /// which is the head's) for the head parser.
+    fn check_start_line(&self, line: &[u8]) -> (LineVerdict, Option<ParsedStart>) {
+        parse_start_line(line, self.is_request())
     }
 
     /// Server direction while resynchronising: where a status line starts inside the
@@ -471,13 +470,14 @@ impl Framer {
         }
         if self.buf.is_empty() {
             match self.check_start_line(bytes) {
-                LineVerdict::Match { len, http09 } => {
+                (LineVerdict::Match { len, http09 }, start) => {
                     self.buf.extend_from_slice(&bytes[..len]);
                     self.ts_first = ts;
                     self.enter_head_after_line();
+                    self.start = start;
                     (len, Some(http09))
                 }
-                LineVerdict::No => match (self.status_line_inside(bytes, 1), memchr(b'\n', bytes)) {
+                (LineVerdict::No, _) => match (self.status_line_inside(bytes, 1), memchr(b'\n', bytes)) {
                     (Some(at), _) => (at, None),
                     (None, Some(p)) => (p + 1, None),
                     (None, None) => {
@@ -485,11 +485,11 @@ impl Framer {
                         (bytes.len(), None)
                     }
                 },
-                LineVerdict::NeedMore if bytes.len() >= MAX_CANDIDATE_LINE => {
+                (LineVerdict::NeedMore, _) if bytes.len() >= MAX_CANDIDATE_LINE => {
                     self.state = State::ResyncSkip;
                     (bytes.len(), None)
                 }
-                LineVerdict::NeedMore => {
+                (LineVerdict::NeedMore, _) => {
                     self.buf.extend_from_slice(bytes);
                     self.checked_len = bytes.len();
                     self.ts_first = ts;
@@ -503,20 +503,21 @@ impl Framer {
                 return (take, None);
             }
             match self.check_start_line(&self.buf) {
-                LineVerdict::Match { http09, .. } => {
+                (LineVerdict::Match { http09, .. }, start) => {
                     self.enter_head_after_line();
+                    self.start = start;
                     (take, Some(http09))
                 }
-                LineVerdict::No => {
+                (LineVerdict::No, _) => {
                     let at_line_start = bytes[take - 1] == b'\n';
                     self.resync(at_line_start);
                     (take, None)
                 }
-                LineVerdict::NeedMore if self.buf.len() >= MAX_CANDIDATE_LINE => {
+                (LineVerdict::NeedMore, _) if self.buf.len() >= MAX_CANDIDATE_LINE => {
                     self.resync(false);
                     (take, None)
                 }
-                LineVerdict::NeedMore => (take, None),
+                (LineVerdict::NeedMore, _) => (take, None),
             }
         }
     }
@@ -641,5 +642,38 @@ mod buffer_tests {
         framer.buf.extend_from_slice(&[b'a'; 20 * 1024]);
         framer.resync(true);
         assert_eq!(framer.buf.capacity(), 0);
+    }
+
+    #[test]
+    fn a_start_line_found_by_resync_is_kept_for_the_head_parser() {
+        let ts = Timestamp(0);
+        // Whole in one segment, then split across two: either way the head that
+        // follows comes with its status line already parsed, and it fits that head.
+        for cut in [40usize, 9] {
+            let bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+            let mut framer = Framer::new(Dir::ServerToClient, State::Start);
+            framer.resync(true);
+            let (first, rest) = bytes.split_at(cut.min(bytes.len()));
+            let (mut used, mut matched) = framer.step_resync(first, ts);
+            if matched.is_none() {
+                let (n, m) = framer.step_resync(rest, ts);
+                (used, matched) = (cut + n, m);
+            }
+            assert_eq!(matched, Some(false), "cut {cut}");
+            let Some(start @ ParsedStart::Status { status: 200, .. }) = framer.start else {
+                panic!("no parsed status line kept (cut {cut}): {:?}", framer.start);
+            };
+            let (n, step) = framer.step_head(&bytes[used..], 64 * 1024);
+            assert!(matches!(step, HeadStep::Ready { in_buf: true, .. }), "cut {cut}");
+            assert_eq!(used + n, bytes.len());
+            struct Ignore;
+            impl super::super::parse::HeaderSink for Ignore {
+                fn header(&mut self, _: &[u8], _: &[u8]) {}
+                fn fold(&mut self, _: &[u8]) {}
+            }
+            let mut fields = Ignore;
+            let line = super::super::parse::parse_head(&framer.buf, false, Some(start), 10, &mut fields).unwrap();
+            assert!(matches!(line, super::super::parse::StartLine::Status(l) if l.status == 200 && l.reason == b"OK"));
+        }
     }
 }
