@@ -214,8 +214,8 @@ impl<S: ConnectionSink> Analyzer<S> {
                     if let Some(t) = c.state.current_response_tx {
                         let ctx = TransactionContext {
                             connection: id,
-                            client: c.state.client.to_string(),
-                            server: c.state.server.to_string(),
+                            client: c.state.client.to_text(),
+                            server: c.state.server.to_text(),
                         };
                         let tx = c.state.tx_record(t);
                         self.sink.on_transaction(&ctx, &tx);
@@ -225,8 +225,8 @@ impl<S: ConnectionSink> Analyzer<S> {
                     if let Some(batch) = c.state.retire(self.retire_batch) {
                         let ctx = TransactionContext {
                             connection: id,
-                            client: c.state.client.to_string(),
-                            server: c.state.server.to_string(),
+                            client: c.state.client.to_text(),
+                            server: c.state.server.to_text(),
                         };
                         self.sink.on_transactions(&ctx, batch);
                     }

@@ -611,8 +611,8 @@ impl ConnState {
         };
         ConnectionRecord {
             id: self.id,
-            client: self.client.to_string(),
-            server: self.server.to_string(),
+            client: self.client.to_text(),
+            server: self.server.to_text(),
             first_ts: us(self.first_ts),
             last_ts: us(self.last_ts),
             syn_seen: self.syn_seen,

@@ -91,15 +91,17 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
     for (i, tx) in c.txs.iter().enumerate() {
         let Some(req) = tx.request.as_ref() else { continue };
         let depth = (first + i) as u64 + 1;
-        let idle = tx.idle_before_s.map(|s| format!(" after {} idle", secs(s))).unwrap_or_default();
+        // Formatted only for a finding: most transactions have none.
+        let idle = || tx.idle_before_s.map(|s| format!(" after {} idle", secs(s))).unwrap_or_default();
         if let Some(closed) = server_closed {
             if req.ts_first > closed {
                 push!(
                     kind::STALE_REUSE,
                     Some(depth),
                     format!(
-                        "request {depth} ({}) was sent{idle}, {} after the server had closed the connection",
+                        "request {depth} ({}) was sent{}, {} after the server had closed the connection",
                         describe(&req.head.method, &req.head.uri),
+                        idle(),
                         secs(req.ts_first.secs_since(closed)),
                     ),
                 );
@@ -113,8 +115,9 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
                         kind::STALE_REUSE,
                         Some(depth),
                         format!(
-                            "request {depth} ({}) sent{idle} was answered by a server RST, no response",
-                            describe(&req.head.method, &req.head.uri)
+                            "request {depth} ({}) sent{} was answered by a server RST, no response",
+                            describe(&req.head.method, &req.head.uri),
+                            idle(),
                         ),
                     );
                     break;

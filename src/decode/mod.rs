@@ -126,21 +126,8 @@ impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.ip {
             IpAddr::V4(a) => {
-                // Written by hand into a stack buffer: a report names two endpoints
-                // per connection, and `write!` with `Ipv4Addr`'s own Display costs
-                // more than the rest of a short connection's record.
-                let mut buf = [0u8; 21];
-                let mut len = 0;
-                for (i, octet) in a.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        buf[len] = b'.';
-                        len += 1;
-                    }
-                    len += decimal(octet.into(), &mut buf[len..]);
-                }
-                buf[len] = b':';
-                len += 1;
-                len += decimal(self.port, &mut buf[len..]);
+                let mut buf = [0u8; V4_TEXT_MAX];
+                let len = v4_text(a, self.port, &mut buf);
                 f.write_str(std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?)
             }
             IpAddr::V6(a) => write!(f, "[{}]:{}", a, self.port),
@@ -148,22 +135,58 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// Writes `n` in decimal at the start of `out` (room for 5 digits); returns the
-/// number of bytes written.
-fn decimal(n: u16, out: &mut [u8]) -> usize {
-    let mut digits = [0u8; 5];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+impl Endpoint {
+    /// The `Display` form as a `String`, allocated once at its exact size: a
+    /// report names two endpoints per connection, and `to_string` (the formatting
+    /// machinery, then a string grown piece by piece) cost more than the rest of a
+    /// short connection's record.
+    pub fn to_text(&self) -> String {
+        match self.ip {
+            IpAddr::V4(a) => {
+                let mut buf = [0u8; V4_TEXT_MAX];
+                let len = v4_text(a, self.port, &mut buf);
+                String::from_utf8_lossy(&buf[..len]).into_owned()
+            }
+            IpAddr::V6(_) => self.to_string(),
         }
     }
-    let len = digits.len() - at;
-    out[..len].copy_from_slice(&digits[at..]);
+}
+
+/// `255.255.255.255:65535`.
+const V4_TEXT_MAX: usize = 21;
+
+/// Writes `a:port` (digits and dots only) at the start of `buf`, by hand: `write!`
+/// with `Ipv4Addr`'s own Display costs several times more. Returns the length.
+fn v4_text(a: std::net::Ipv4Addr, port: u16, buf: &mut [u8; V4_TEXT_MAX]) -> usize {
+    let mut len = 0;
+    for (i, octet) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[len] = b'.';
+            len += 1;
+        }
+        len += decimal(octet.into(), &mut buf[len..]);
+    }
+    buf[len] = b':';
+    len += 1;
+    len + decimal(port, &mut buf[len..])
+}
+
+/// Writes `n` in decimal at the start of `out` (room for 5 digits); returns the
+/// number of bytes written. Digits go straight to their places (no temporary and
+/// copy: this runs five times per endpoint written).
+fn decimal(n: u16, out: &mut [u8]) -> usize {
+    let len = match n {
+        0..=9 => 1,
+        10..=99 => 2,
+        100..=999 => 3,
+        1000..=9999 => 4,
+        _ => 5,
+    };
+    let mut n = n;
+    for place in out[..len].iter_mut().rev() {
+        *place = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
     len
 }
 

@@ -668,7 +668,9 @@ fn endpoints_display_as_std_formats_them() {
                 IpAddr::V4(a) => format!("{a}:{port}"),
                 IpAddr::V6(a) => format!("[{a}]:{port}"),
             };
-            assert_eq!(crate::decode::Endpoint { ip, port }.to_string(), want);
+            let ep = crate::decode::Endpoint { ip, port };
+            assert_eq!(ep.to_string(), want);
+            assert_eq!(ep.to_text(), want);
         }
     }
 }
