@@ -49,7 +49,7 @@ struct Fields {
 }
 
 /// Slot order of `Fields::values`.
-const FIELD_NAMES: [&[u8]; 7] =
+pub(super) const FIELD_NAMES: [&[u8]; 7] =
     [b"connection", b"keep-alive", b"expect", b"host", b"upgrade", b"content-length", b"transfer-encoding"];
 
 impl HeaderSink for Fields {
@@ -65,7 +65,7 @@ impl HeaderSink for Fields {
             17 => 6,
             _ => usize::MAX,
         };
-        self.last = FIELD_NAMES.get(candidate).filter(|n| n.eq_ignore_ascii_case(name)).map(|_| candidate);
+        self.last = FIELD_NAMES.get(candidate).filter(|n| is_field_name(name, n)).map(|_| candidate);
         if let Some(slot) = self.last {
             match &mut self.values[slot] {
                 Some(joined) => {
@@ -85,6 +85,17 @@ impl HeaderSink for Fields {
             }
         }
     }
+}
+
+/// Whether `name` (token characters, as `parse_head` passes them) is `lower` (one of
+/// `FIELD_NAMES`: lower-case letters and `-`, same length) without regard to case.
+/// Setting bit 0x20 lower-cases a letter; among token characters only `-` itself
+/// becomes `-` (the other byte that would, CR, is not one), so one OR per byte
+/// decides, where `eq_ignore_ascii_case` lower-cases both sides. Every field line of
+/// every head of the right length comes through here.
+pub(super) fn is_field_name(name: &[u8], lower: &[u8]) -> bool {
+    debug_assert!(name.iter().all(|&b| super::parse::is_tchar(b)));
+    name.len() == lower.len() && name.iter().zip(lower).all(|(&a, &b)| a | 0x20 == b)
 }
 
 /// Values of the kept fields common enough to be worth not allocating.

@@ -1099,3 +1099,23 @@ fn corpus_lower_case_version_and_http09_answer() {
         "{events:?}"
     );
 }
+
+/// The one-OR comparison of field names agrees with `eq_ignore_ascii_case` for every
+/// token character at every position of every kept name.
+#[test]
+fn field_names_match_as_eq_ignore_ascii_case_does() {
+    use super::conn::{is_field_name, FIELD_NAMES};
+    let tokens: Vec<u8> = (0..=255u8).filter(|&b| parse::is_tchar(b)).collect();
+    for lower in FIELD_NAMES {
+        assert!(is_field_name(lower, lower));
+        assert!(is_field_name(&lower.to_ascii_uppercase(), lower));
+        for at in 0..lower.len() {
+            for &b in &tokens {
+                let mut name = lower.to_vec();
+                name[at] = b;
+                assert_eq!(is_field_name(&name, lower), name.eq_ignore_ascii_case(lower), "{:?}", String::from_utf8_lossy(&name));
+            }
+        }
+        assert!(!is_field_name(&lower[1..], lower));
+    }
+}
