@@ -25,7 +25,8 @@ fn own_peak_rss() -> u64 {
 #[test]
 fn hostile_captures_stay_under_100_mb_with_default_settings() {
     let dir = TempCaptures::new();
-    let cases: [(&str, fn(&std::path::Path)); 5] = [
+    type Generate = fn(&std::path::Path);
+    let cases: [(&str, Generate); 5] = [
         ("(a) 2,000 connections x 60 kB beyond a gap", |p| gap_flood(p, 2000)),
         ("(b) 16 MB request head", endless_head),
         ("(c) a million headers", million_headers),

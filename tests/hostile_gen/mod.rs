@@ -99,6 +99,8 @@ pub struct Run {
 }
 
 /// Runs `keepscope ARGS` and measures its peak RSS with `wait4` (this child only).
+// The child is reaped by `wait4` below, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 pub fn run_measured(args: &[&str]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_keepscope"))
         .args(args)

@@ -311,7 +311,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     } else {
         "no connection matches the filter (Esc clears it)"
     };
-    super::draw_list(frame, &list, &widths, header, &app.conn_rows, app.conn_cursor, empty, |index| {
+    super::draw_list(frame, &list, (&widths, header), &app.conn_rows, app.conn_cursor, empty, |index| {
         row(&report.connections[index], &widths, wide)
     });
 }

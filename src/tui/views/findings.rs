@@ -65,7 +65,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
         "no finding matches the filter (Esc clears it)"
     };
     let cursor = app.finding_cursor;
-    let drawn = super::draw_list(frame, &list, &widths, header, &app.finding_rows, cursor, empty, |index| {
+    let drawn = super::draw_list(frame, &list, (&widths, header), &app.finding_rows, cursor, empty, |index| {
         let finding = &report.findings[index];
         let server = app.connection_by_id(finding.connection).map_or("?", |c| c.server.as_str());
         Row::new(vec![

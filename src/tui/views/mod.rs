@@ -164,8 +164,7 @@ pub(crate) fn section_title<'a>(title: &str, note: &str, width: u16) -> Line<'a>
 pub(crate) fn draw_list<'a>(
     frame: &mut Frame,
     list: &layout::ListLayout,
-    widths: &[u16],
-    header: ratatui::widgets::Row<'a>,
+    (widths, header): (&[u16], ratatui::widgets::Row<'a>),
     rows: &[usize],
     cursor: crate::tui::app::ListCursor,
     empty: &str,

@@ -106,7 +106,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let header = header_row(&headers, &widths, &numeric);
     let empty = if total == 0 { "no HTTP servers seen" } else { "no server matches the filter (Esc clears it)" };
     let cursor = app.server_cursor;
-    if !super::draw_list(frame, &list, &widths, header, &app.server_rows, cursor, empty, |index| {
+    if !super::draw_list(frame, &list, (&widths, header), &app.server_rows, cursor, empty, |index| {
         row(&report.servers[index], &widths, wide)
     }) {
         return;
