@@ -145,7 +145,11 @@ impl Endpoint {
             IpAddr::V4(a) => {
                 let mut buf = [0u8; V4_TEXT_MAX];
                 let len = v4_text(a, self.port, &mut buf);
-                String::from_utf8_lossy(&buf[..len]).into_owned()
+                // Digits, dots and a colon: always UTF-8.
+                match std::str::from_utf8(&buf[..len]) {
+                    Ok(text) => text.to_owned(),
+                    Err(_) => self.to_string(),
+                }
             }
             IpAddr::V6(_) => self.to_string(),
         }
