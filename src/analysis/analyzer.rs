@@ -12,7 +12,7 @@ use crate::http::{sniff_role, Http1Conn, HttpConfig, HttpEvent, Role};
 use crate::tcp::{ConnId, Dir, StreamEvent, StreamSink};
 use crate::time::Timestamp;
 
-use super::connection::{CloseHow, ConnState};
+use super::connection::{CloseHow, ConnState, RetiredTransactions};
 use super::findings::{self, kind};
 use super::model::{ConnectionRecord, Finding, Transaction};
 
@@ -40,7 +40,7 @@ pub trait ConnectionSink {
     }
 
     /// Finished transactions of an open connection, in order, before its record.
-    fn on_transactions(&mut self, _connection: &TransactionContext, _txs: Vec<Transaction>) {}
+    fn on_transactions(&mut self, _connection: &TransactionContext, _txs: RetiredTransactions) {}
 }
 
 /// Finished transactions are handed on in batches of at least this many (see

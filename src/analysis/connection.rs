@@ -7,6 +7,8 @@ use crate::http::{Framing, HttpEvent, Protocol, RequestHead, ResponseHead, Text,
 use crate::tcp::Dir;
 use crate::time::{round_us, Timestamp};
 
+use super::summary::TxFacts;
+
 use super::model::{
     BySide, Close, ConnectionRecord, Interim, KeepaliveBySide, ProbeCount, ProbeMark, RequestRecord,
     ResponseRecord, Transaction,
@@ -279,7 +281,7 @@ impl ConnState {
             return false;
         }
         match self.txs.last() {
-            Some(tx) => tx.response_end().is_some() && self.persistent_after(tx),
+            Some(tx) => tx.response_end().is_some() && Self::persistent_after(tx),
             None => false,
         }
     }
@@ -460,7 +462,7 @@ impl ConnState {
     }
 
     /// RFC 9112 §9.3: may the connection carry another request after `tx`?
-    pub fn persistent_after(&self, tx: &TxState) -> bool {
+    pub fn persistent_after(tx: &TxState) -> bool {
         let req = tx.request.as_ref();
         let resp = tx.response.as_ref();
         let req_close = req.map(|r| has_token(r.head.connection.as_deref(), "close")).unwrap_or(false);
@@ -507,7 +509,7 @@ impl ConnState {
     /// `no_response`) only look at transactions from around then. What retired
     /// transactions mean for the other findings is kept in `retired_cut` and
     /// `retired_expect_delays`.
-    pub fn retire(&mut self, min_batch: usize) -> Option<Vec<Transaction>> {
+    pub fn retire(&mut self, min_batch: usize) -> Option<RetiredTransactions> {
         if self.txs.len() <= min_batch || self.first_close.is_some() || self.close_announced.is_some() {
             return None;
         }
@@ -518,17 +520,18 @@ impl ConnState {
         if count < min_batch.max(1) {
             return None;
         }
-        let records: Vec<Transaction> = (self.retired..self.retired + count).map(|t| self.tx_record(t)).collect();
-        for rec in &records {
-            let cut = rec.request.as_ref().is_some_and(|r| !r.complete) || rec.response.as_ref().is_some_and(|r| !r.complete);
+        let first_depth = self.retired as u64 + 1;
+        for (i, tx) in self.txs[..count].iter().enumerate() {
+            let cut = tx.request.as_ref().is_some_and(|r| !r.complete) || tx.response.as_ref().is_some_and(|r| !r.complete);
             self.retired_cut |= cut;
-            if let Some(message) = super::findings::expect_delay(rec) {
+            let (outcome, client_wait, server_wait) = expect_outcome(tx);
+            if let Some(message) = super::findings::expect_delay_of(outcome, client_wait, server_wait) {
                 if self.retired_expect_delays.len() < MAX_RETIRED_FINDINGS {
-                    self.retired_expect_delays.push((rec.depth, message));
+                    self.retired_expect_delays.push((first_depth + i as u64, message));
                 }
             }
         }
-        self.txs.drain(..count);
+        let txs: Vec<TxState> = self.txs.drain(..count).collect();
         self.retired += count;
         if self.current_response_tx.is_some_and(|t| t < self.retired) {
             self.current_response_tx = None;
@@ -538,52 +541,12 @@ impl ConnState {
         let gone = self.tx_of_request.iter().take(self.tx_of_request.len().saturating_sub(1)).take_while(|&&t| t < self.retired).count();
         self.tx_of_request.drain(..gone);
         self.request_base += gone;
-        Some(records)
+        Some(RetiredTransactions { first_depth, txs })
     }
 
     /// Transaction number `t` (0-based, counting retired ones) in report form.
     pub fn tx_record(&self, t: usize) -> Transaction {
-        let us = |t: Timestamp| round_us(t.as_secs_f64());
-        let tx = &self.txs[t - self.retired];
-        let depth = t as u64 + 1;
-        let request = tx.request.as_ref().map(|r| RequestRecord {
-            ts: us(r.ts_first),
-            end_ts: r.end.map(us),
-            method: r.head.method.clone(),
-            uri: if r.head.uri.is_empty() { None } else { Some(r.head.uri.clone()) },
-            version: r.head.version.as_str(),
-            connection: r.head.connection.clone(),
-            keep_alive: r.head.keep_alive.clone(),
-            expect: r.head.expect.clone(),
-            body_bytes: r.body_bytes,
-            complete: r.complete,
-        });
-        let response = tx.response.as_ref().map(|r| ResponseRecord {
-            ts: us(r.ts_first),
-            end_ts: r.end.map(us),
-            status: if r.head.version == Version::Http09 { None } else { Some(r.head.status) },
-            reason: r.head.reason.clone(),
-            version: r.head.version.as_str(),
-            connection: r.head.connection.clone(),
-            keep_alive: r.head.keep_alive.clone(),
-            framing: Text::const_new(r.framing.as_str()),
-            body_bytes: r.body_bytes,
-            complete: r.complete,
-        });
-        let (outcome, client_wait, server_wait) = expect_outcome(tx);
-        Transaction {
-            depth,
-            reused: depth > 1,
-            pipelined: tx.pipelined,
-            idle_before_s: tx.idle_before_s,
-            request,
-            interim: tx.interim.iter().map(|&(status, ts)| Interim { status, ts: us(ts) }).collect(),
-            response,
-            expect_outcome: outcome.into(),
-            persistent_after: self.persistent_after(tx),
-            expect_client_wait_s: client_wait,
-            expect_server_wait_s: server_wait,
-        }
+        record_of(&self.txs[t - self.retired], t as u64 + 1)
     }
 
     /// The report's record. `findings` are computed by the caller (they need the
@@ -625,6 +588,89 @@ impl ConnState {
             keepalive_probe_ts: self.probe_marks.clone(),
             retired_transactions: self.retired as u64,
         }
+    }
+}
+
+/// Transaction `tx`, the `depth`-th of its connection, in report form.
+fn record_of(tx: &TxState, depth: u64) -> Transaction {
+    let us = |t: Timestamp| round_us(t.as_secs_f64());
+    let request = tx.request.as_ref().map(|r| RequestRecord {
+        ts: us(r.ts_first),
+        end_ts: r.end.map(us),
+        method: r.head.method.clone(),
+        uri: if r.head.uri.is_empty() { None } else { Some(r.head.uri.clone()) },
+        version: r.head.version.as_str(),
+        connection: r.head.connection.clone(),
+        keep_alive: r.head.keep_alive.clone(),
+        expect: r.head.expect.clone(),
+        body_bytes: r.body_bytes,
+        complete: r.complete,
+    });
+    let response = tx.response.as_ref().map(|r| ResponseRecord {
+        ts: us(r.ts_first),
+        end_ts: r.end.map(us),
+        status: if r.head.version == Version::Http09 { None } else { Some(r.head.status) },
+        reason: r.head.reason.clone(),
+        version: r.head.version.as_str(),
+        connection: r.head.connection.clone(),
+        keep_alive: r.head.keep_alive.clone(),
+        framing: Text::const_new(r.framing.as_str()),
+        body_bytes: r.body_bytes,
+        complete: r.complete,
+    });
+    let (outcome, client_wait, server_wait) = expect_outcome(tx);
+    Transaction {
+        depth,
+        reused: depth > 1,
+        pipelined: tx.pipelined,
+        idle_before_s: tx.idle_before_s,
+        request,
+        interim: tx.interim.iter().map(|&(status, ts)| Interim { status, ts: us(ts) }).collect(),
+        response,
+        expect_outcome: outcome.into(),
+        persistent_after: ConnState::persistent_after(tx),
+        expect_client_wait_s: client_wait,
+        expect_server_wait_s: server_wait,
+    }
+}
+
+/// Finished transactions of an open connection, handed on by `ConnState::retire` in
+/// the analysis's own form: turning them into report records (`records`) is left to
+/// whoever writes them, which with `--threads 2` is the writer thread. What the
+/// summary needs of them (`facts`) is cheap to read without that.
+#[derive(Debug)]
+pub struct RetiredTransactions {
+    /// Depth (1-based) of the first.
+    first_depth: u64,
+    txs: Vec<TxState>,
+}
+
+impl RetiredTransactions {
+    pub fn len(&self) -> usize {
+        self.txs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.txs.is_empty()
+    }
+
+    /// The transactions in report form, in order.
+    pub fn records(&self) -> Vec<Transaction> {
+        self.txs.iter().zip(self.first_depth..).map(|(tx, depth)| record_of(tx, depth)).collect()
+    }
+
+    /// What the summary folds, read straight from the transactions; the same as
+    /// `TxFacts::of` gives for their records.
+    pub(crate) fn facts(&self) -> impl Iterator<Item = TxFacts<'_>> + Clone {
+        self.txs.iter().zip(self.first_depth..).map(|(tx, depth)| TxFacts {
+            depth,
+            answered: tx.request.is_some() && tx.response.is_some(),
+            reused: depth > 1,
+            pipelined: tx.pipelined,
+            idle_before_s: tx.idle_before_s,
+            expect_outcome: expect_outcome(tx).0,
+            keep_alive: tx.response.as_ref().and_then(|r| r.head.keep_alive.as_deref()),
+        })
     }
 }
 
@@ -751,7 +797,6 @@ pub(crate) mod tests {
 
     #[test]
     fn persistence_rules_rfc9112_9_3() {
-        let c = ConnState::new(0, ep(1), ep(2), true, true, t(0));
         let mk = |rq: RequestHead, rs: ResponseHead, framing: Framing| TxState {
             request: Some(RequestState { ts_first: t(0), ts_head: t(0), head: rq.into(), body_start: None, end: Some(t(0)), body_bytes: 0, complete: true }),
             interim: vec![],
@@ -761,13 +806,13 @@ pub(crate) mod tests {
         };
         let v11 = Version::Http11;
         let v10 = Version::Http10;
-        assert!(c.persistent_after(&mk(req("GET", "/", v11, None, None), resp(200, v11, None), Framing::ContentLength)));
-        assert!(!c.persistent_after(&mk(req("GET", "/", v11, Some("close"), None), resp(200, v11, None), Framing::ContentLength)));
-        assert!(!c.persistent_after(&mk(req("GET", "/", v11, None, None), resp(200, v11, Some("Close")), Framing::ContentLength)));
-        assert!(!c.persistent_after(&mk(req("GET", "/", v10, None, None), resp(200, v10, None), Framing::ContentLength)));
-        assert!(c.persistent_after(&mk(req("GET", "/", v10, Some("keep-alive"), None), resp(200, v10, Some("keep-alive")), Framing::ContentLength)));
-        assert!(!c.persistent_after(&mk(req("GET", "/", v10, Some("keep-alive"), None), resp(200, v10, None), Framing::ContentLength)));
-        assert!(!c.persistent_after(&mk(req("GET", "/", v11, None, None), resp(200, v11, None), Framing::CloseDelimited)));
+        assert!(ConnState::persistent_after(&mk(req("GET", "/", v11, None, None), resp(200, v11, None), Framing::ContentLength)));
+        assert!(!ConnState::persistent_after(&mk(req("GET", "/", v11, Some("close"), None), resp(200, v11, None), Framing::ContentLength)));
+        assert!(!ConnState::persistent_after(&mk(req("GET", "/", v11, None, None), resp(200, v11, Some("Close")), Framing::ContentLength)));
+        assert!(!ConnState::persistent_after(&mk(req("GET", "/", v10, None, None), resp(200, v10, None), Framing::ContentLength)));
+        assert!(ConnState::persistent_after(&mk(req("GET", "/", v10, Some("keep-alive"), None), resp(200, v10, Some("keep-alive")), Framing::ContentLength)));
+        assert!(!ConnState::persistent_after(&mk(req("GET", "/", v10, Some("keep-alive"), None), resp(200, v10, None), Framing::ContentLength)));
+        assert!(!ConnState::persistent_after(&mk(req("GET", "/", v11, None, None), resp(200, v11, None), Framing::CloseDelimited)));
     }
 
     fn expect_tx(c: &mut ConnState, events: Vec<HttpEvent>) -> Transaction {

@@ -47,12 +47,16 @@ fn secs(v: f64) -> String {
 /// The `expect_delay` finding's message for a transaction whose 100-continue
 /// exchange cost noticeable time.
 pub(crate) fn expect_delay(t: &Transaction) -> Option<String> {
-    match &*t.expect_outcome {
-        "body_without_continue" => t.expect_client_wait_s.filter(|w| *w >= EXPECT_DELAY_S).map(|w| {
+    expect_delay_of(&t.expect_outcome, t.expect_client_wait_s, t.expect_server_wait_s)
+}
+
+/// `expect_delay` from a transaction's expect outcome and waits (as its record holds them).
+pub(crate) fn expect_delay_of(outcome: &str, client_wait_s: Option<f64>, server_wait_s: Option<f64>) -> Option<String> {
+    match outcome {
+        "body_without_continue" => client_wait_s.filter(|w| *w >= EXPECT_DELAY_S).map(|w| {
             format!("client waited {} for a 100 Continue that never came, then sent the body anyway", secs(w))
         }),
-        "continued" => t
-            .expect_server_wait_s
+        "continued" => server_wait_s
             .filter(|w| *w >= EXPECT_DELAY_S)
             .map(|w| format!("server took {} to send 100 Continue", secs(w))),
         _ => None,
@@ -171,7 +175,7 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
                 tx.response.as_ref().and_then(|r| r.end).map(|e| e <= ts).unwrap_or(false)
             });
             if let Some(last) = before.last() {
-                if all_answered && c.persistent_after(last) {
+                if all_answered && ConnState::persistent_after(last) {
                     let idle = rec.close.idle_s.unwrap_or(0.0);
                     let how = if how == CloseHow::Rst { " with RST" } else { "" };
                     push!(

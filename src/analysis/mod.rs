@@ -14,6 +14,7 @@ pub mod model;
 pub mod summary;
 
 pub use analyzer::{Analyzer, ConnectionSink, TransactionContext};
+pub use connection::RetiredTransactions;
 pub use summary::ReportBuilder;
 
 use model::{ConnectionRecord, Finding};
@@ -76,7 +77,7 @@ impl ConnectionSink for CollectSink {
         !self.keep_connections
     }
 
-    fn on_transactions(&mut self, connection: &TransactionContext, txs: Vec<model::Transaction>) {
-        self.builder.add_transactions(&connection.server, &txs);
+    fn on_transactions(&mut self, connection: &TransactionContext, txs: RetiredTransactions) {
+        self.builder.add_retired(&connection.server, &txs);
     }
 }

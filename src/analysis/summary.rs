@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::connection::has_token;
+use super::connection::{has_token, RetiredTransactions};
 use super::findings::kind;
 use super::model::{
     ConnectionRecord, Finding, IdleBucket, Report, ServerFigures, SourceInfo, Summary, Transaction,
@@ -51,6 +51,36 @@ struct ServerAcc {
     stale_reuse: u64,
 }
 
+/// What the summary reads of one transaction, from its record (`of`) or straight
+/// from the analysis's state (`RetiredTransactions::facts`), so that transactions
+/// retired from open connections are folded without building their records.
+#[derive(Clone, Debug)]
+pub(crate) struct TxFacts<'a> {
+    pub depth: u64,
+    /// It has both a request and a response.
+    pub answered: bool,
+    pub reused: bool,
+    pub pipelined: bool,
+    pub idle_before_s: Option<f64>,
+    pub expect_outcome: &'a str,
+    /// The response's Keep-Alive header.
+    pub keep_alive: Option<&'a str>,
+}
+
+impl<'a> TxFacts<'a> {
+    pub fn of(t: &'a Transaction) -> Self {
+        TxFacts {
+            depth: t.depth,
+            answered: t.request.is_some() && t.response.is_some(),
+            reused: t.reused,
+            pipelined: t.pipelined,
+            idle_before_s: t.idle_before_s,
+            expect_outcome: &t.expect_outcome,
+            keep_alive: t.response.as_ref().and_then(|r| r.keep_alive.as_deref()),
+        }
+    }
+}
+
 #[derive(Default, Clone)]
 pub struct ReportBuilder {
     summary: Summary,
@@ -94,11 +124,21 @@ impl ReportBuilder {
     /// open (see `ConnectionSink::on_transactions`); `add` folds the rest with the
     /// connection when it ends. Only HTTP connections have transactions.
     pub fn add_transactions(&mut self, server: &str, txs: &[Transaction]) {
-        self.fold_transactions(txs);
+        self.add_facts(server, txs.iter().map(TxFacts::of));
+    }
+
+    /// `add_transactions` for transactions retired while their connection was open,
+    /// without making records of them (see `RetiredTransactions`).
+    pub fn add_retired(&mut self, server: &str, txs: &RetiredTransactions) {
+        self.add_facts(server, txs.facts());
+    }
+
+    fn add_facts<'a>(&mut self, server: &str, txs: impl Iterator<Item = TxFacts<'a>> + Clone) {
+        self.fold_transactions(txs.clone());
         let mut samples_kept = self.samples_kept;
         let acc = self.server_acc(server);
-        acc.transactions += txs.len() as u64;
         for t in txs {
+            acc.transactions += 1;
             acc.max_depth = acc.max_depth.max(t.depth);
             if t.reused {
                 acc.reused += 1;
@@ -109,7 +149,7 @@ impl ReportBuilder {
                     }
                 }
             }
-            if let Some(ka) = t.response.as_ref().and_then(|r| r.keep_alive.as_ref()) {
+            if let Some(ka) = t.keep_alive {
                 acc.advertised_keep_alive = Some(ka.to_string());
             }
         }
@@ -117,11 +157,11 @@ impl ReportBuilder {
     }
 
     /// The summary's per-transaction counts.
-    fn fold_transactions(&mut self, txs: &[Transaction]) {
+    fn fold_transactions<'a>(&mut self, txs: impl Iterator<Item = TxFacts<'a>>) {
         let s = &mut self.summary;
         for t in txs {
             s.transactions += 1;
-            if t.request.is_some() && t.response.is_some() {
+            if t.answered {
                 s.answered_transactions += 1;
             }
             if t.reused {
@@ -135,7 +175,7 @@ impl ReportBuilder {
                 s.pipelined_transactions += 1;
             }
             s.max_depth = s.max_depth.max(t.depth);
-            match &*t.expect_outcome {
+            match t.expect_outcome {
                 "continued" => s.expect.continued += 1,
                 "rejected_before_body" => s.expect.rejected_before_body += 1,
                 "body_without_continue" => s.expect.body_without_continue += 1,
@@ -160,7 +200,7 @@ impl ReportBuilder {
         if is_http {
             self.add_transactions(&rec.server, &rec.transactions);
         } else {
-            self.fold_transactions(&rec.transactions);
+            self.fold_transactions(rec.transactions.iter().map(TxFacts::of));
         }
         let s = &mut self.summary;
         match rec.close.by.as_str() {

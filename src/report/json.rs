@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::spool::{Extent, Spool};
 use crate::analysis::model::{ConnectionRecord, Finding, Report, ServerFigures, SourceInfo, Summary, Transaction};
-use crate::analysis::{ConnectionSink, ReportBuilder, TransactionContext};
+use crate::analysis::{ConnectionSink, ReportBuilder, RetiredTransactions, TransactionContext};
 
 /// Output kept in memory before it goes to a temporary file (see `Spool`).
 pub const SPOOL_MEMORY: usize = 8 << 20;
@@ -501,7 +501,7 @@ impl<W: Write> NdjsonParts<W> {
 impl<W: Write + Send + 'static> PartWriter for NdjsonParts<W> {
     fn add(&mut self, part: &mut Part) -> io::Result<()> {
         match part {
-            Part::Transactions(connection, txs) => self.set_aside.add(*connection, txs),
+            Part::Transactions(connection, txs) => self.set_aside.add(*connection, &txs.records()),
             Part::Connection(record) => self.write_connection(record),
         }
     }
@@ -575,8 +575,8 @@ impl<W: Write + Send + 'static> ConnectionSink for NdjsonSink<W> {
         true
     }
 
-    fn on_transactions(&mut self, connection: &TransactionContext, txs: Vec<Transaction>) {
-        self.builder.add_transactions(&connection.server, &txs);
+    fn on_transactions(&mut self, connection: &TransactionContext, txs: RetiredTransactions) {
+        self.builder.add_retired(&connection.server, &txs);
         self.hand_on(Part::Transactions(connection.connection, txs));
     }
 }
@@ -606,7 +606,7 @@ impl DocumentParts {
 
     fn add(&mut self, part: &mut Part) -> io::Result<()> {
         match part {
-            Part::Transactions(connection, txs) => self.set_aside.add(*connection, txs),
+            Part::Transactions(connection, txs) => self.set_aside.add(*connection, &txs.records()),
             Part::Connection(record) => self.add_connection(record),
         }
     }
@@ -671,7 +671,8 @@ impl DocumentParts {
 
 /// What the analysis hands to the document's writer.
 enum Part {
-    Transactions(u64, Vec<Transaction>),
+    /// Made into records where they are serialised (the writer thread, if any).
+    Transactions(u64, RetiredTransactions),
     Connection(Box<ConnectionRecord>),
 }
 
@@ -861,8 +862,8 @@ impl ConnectionSink for JsonDocumentSink {
         true
     }
 
-    fn on_transactions(&mut self, connection: &TransactionContext, txs: Vec<Transaction>) {
-        self.builder.add_transactions(&connection.server, &txs);
+    fn on_transactions(&mut self, connection: &TransactionContext, txs: RetiredTransactions) {
+        self.builder.add_retired(&connection.server, &txs);
         self.hand_on(Part::Transactions(connection.connection, txs));
     }
 }
