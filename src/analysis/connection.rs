@@ -646,14 +646,6 @@ pub struct RetiredTransactions {
 }
 
 impl RetiredTransactions {
-    pub fn len(&self) -> usize {
-        self.txs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.txs.is_empty()
-    }
-
     /// The transactions in report form, in order.
     pub fn records(&self) -> Vec<Transaction> {
         self.txs.iter().zip(self.first_depth..).map(|(tx, depth)| record_of(tx, depth)).collect()
@@ -661,7 +653,7 @@ impl RetiredTransactions {
 
     /// What the summary folds, read straight from the transactions; the same as
     /// `TxFacts::of` gives for their records.
-    pub(crate) fn facts(&self) -> impl Iterator<Item = TxFacts<'_>> + Clone {
+    pub(crate) fn facts(&self) -> impl Iterator<Item = TxFacts<'_>> {
         self.txs.iter().zip(self.first_depth..).map(|(tx, depth)| TxFacts {
             depth,
             answered: tx.request.is_some() && tx.response.is_some(),

@@ -81,6 +81,50 @@ impl<'a> TxFacts<'a> {
     }
 }
 
+/// The server's accumulator, made on its first transaction (past `MAX_SERVERS`
+/// servers, the shared "(other servers)" one). Takes the two fields it needs, so the
+/// summary can be folded beside it.
+fn server_entry<'s>(
+    servers: &'s mut HashMap<String, ServerAcc, foldhash::fast::RandomState>,
+    order: &mut Vec<String>,
+    name: &str,
+) -> &'s mut ServerAcc {
+    // One lookup when the server is known (every connection but its first).
+    let known = servers.contains_key(name);
+    let key = if !known && servers.len() >= MAX_SERVERS { "(other servers)" } else { name };
+    if !known && !servers.contains_key(key) {
+        order.push(key.to_string());
+        servers.insert(key.to_string(), ServerAcc::default());
+    }
+    servers.get_mut(key).expect("inserted")
+}
+
+/// One transaction into the summary's counts and the idle-gap histogram.
+fn fold_one(s: &mut Summary, idle_counts: &mut [u64; IDLE_BUCKETS.len() + 1], t: &TxFacts<'_>) {
+    s.transactions += 1;
+    if t.answered {
+        s.answered_transactions += 1;
+    }
+    if t.reused {
+        s.reused_transactions += 1;
+        if let Some(idle) = t.idle_before_s {
+            let b = IDLE_BUCKETS.iter().position(|(upper, _)| idle < *upper).unwrap_or(IDLE_BUCKETS.len());
+            idle_counts[b] += 1;
+        }
+    }
+    if t.pipelined {
+        s.pipelined_transactions += 1;
+    }
+    s.max_depth = s.max_depth.max(t.depth);
+    match t.expect_outcome {
+        "continued" => s.expect.continued += 1,
+        "rejected_before_body" => s.expect.rejected_before_body += 1,
+        "body_without_continue" => s.expect.body_without_continue += 1,
+        "no_response" => s.expect.no_response += 1,
+        _ => s.expect.none += 1,
+    }
+}
+
 #[derive(Default, Clone)]
 pub struct ReportBuilder {
     summary: Summary,
@@ -110,14 +154,7 @@ impl ReportBuilder {
 
     /// The accumulator of server `name` (folded into one row beyond `MAX_SERVERS`).
     fn server_acc(&mut self, name: &str) -> &mut ServerAcc {
-        // One lookup when the server is known (every connection but its first).
-        let known = self.servers.contains_key(name);
-        let key = if !known && self.servers.len() >= MAX_SERVERS { "(other servers)" } else { name };
-        if !known && !self.servers.contains_key(key) {
-            self.server_order.push(key.to_string());
-            self.servers.insert(key.to_string(), ServerAcc::default());
-        }
-        self.servers.get_mut(key).expect("inserted")
+        server_entry(&mut self.servers, &mut self.server_order, name)
     }
 
     /// Folds in finished transactions of a connection to `server` that is still
@@ -133,18 +170,18 @@ impl ReportBuilder {
         self.add_facts(server, txs.facts());
     }
 
-    fn add_facts<'a>(&mut self, server: &str, txs: impl Iterator<Item = TxFacts<'a>> + Clone) {
-        self.fold_transactions(txs.clone());
-        let mut samples_kept = self.samples_kept;
-        let acc = self.server_acc(server);
+    /// One pass: the summary's counts and the server's figures together.
+    fn add_facts<'a>(&mut self, server: &str, txs: impl Iterator<Item = TxFacts<'a>>) {
+        let acc = server_entry(&mut self.servers, &mut self.server_order, server);
         for t in txs {
+            fold_one(&mut self.summary, &mut self.idle_counts, &t);
             acc.transactions += 1;
             acc.max_depth = acc.max_depth.max(t.depth);
             if t.reused {
                 acc.reused += 1;
                 if let Some(idle) = t.idle_before_s.filter(|i| *i >= 0.1) {
-                    if acc.reuse_gaps.len() < MAX_SAMPLES && samples_kept < MAX_SAMPLES_TOTAL {
-                        samples_kept += 1;
+                    if acc.reuse_gaps.len() < MAX_SAMPLES && self.samples_kept < MAX_SAMPLES_TOTAL {
+                        self.samples_kept += 1;
                         acc.reuse_gaps.push(idle);
                     }
                 }
@@ -153,35 +190,12 @@ impl ReportBuilder {
                 acc.advertised_keep_alive = Some(ka.to_string());
             }
         }
-        self.samples_kept = samples_kept;
     }
 
     /// The summary's per-transaction counts.
     fn fold_transactions<'a>(&mut self, txs: impl Iterator<Item = TxFacts<'a>>) {
-        let s = &mut self.summary;
         for t in txs {
-            s.transactions += 1;
-            if t.answered {
-                s.answered_transactions += 1;
-            }
-            if t.reused {
-                s.reused_transactions += 1;
-                if let Some(idle) = t.idle_before_s {
-                    let b = IDLE_BUCKETS.iter().position(|(upper, _)| idle < *upper).unwrap_or(IDLE_BUCKETS.len());
-                    self.idle_counts[b] += 1;
-                }
-            }
-            if t.pipelined {
-                s.pipelined_transactions += 1;
-            }
-            s.max_depth = s.max_depth.max(t.depth);
-            match t.expect_outcome {
-                "continued" => s.expect.continued += 1,
-                "rejected_before_body" => s.expect.rejected_before_body += 1,
-                "body_without_continue" => s.expect.body_without_continue += 1,
-                "no_response" => s.expect.no_response += 1,
-                _ => s.expect.none += 1,
-            }
+            fold_one(&mut self.summary, &mut self.idle_counts, &t);
         }
     }
 

@@ -747,10 +747,9 @@ impl<P: PartWriter> Writer<P> {
     }
 
     /// Hands `part` on. An error on the writer thread stops it; `finish` reports it.
-    fn add(&mut self, part: Part) -> io::Result<()> {
+    fn add(&mut self, mut part: Part) -> io::Result<()> {
         match self {
             Writer::Inline(w) => {
-                let mut part = part;
                 let result = w.add(&mut part);
                 if result.is_err() {
                     *self = Writer::Done;
