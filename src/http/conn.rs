@@ -157,9 +157,14 @@ fn head_len_u32(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
 
-fn parse_request(head: &[u8], known: Option<ParsedStart>, max_headers: usize) -> Result<RequestHead, FramingError> {
+fn parse_request(
+    head: &[u8],
+    known: Option<ParsedStart>,
+    line_ends: Option<&[u32]>,
+    max_headers: usize,
+) -> Result<RequestHead, FramingError> {
     let mut f = Fields::default();
-    let StartLine::Request(line) = parse_head(head, true, known, max_headers, &mut f)? else {
+    let StartLine::Request(line) = parse_head(head, true, known, line_ends, max_headers, &mut f)? else {
         return Err(FramingError::MalformedHead);
     };
     let [connection, keep_alive, expect, host, upgrade, content_length, transfer_encoding] = f.values;
@@ -178,9 +183,14 @@ fn parse_request(head: &[u8], known: Option<ParsedStart>, max_headers: usize) ->
     })
 }
 
-fn parse_response(head: &[u8], known: Option<ParsedStart>, max_headers: usize) -> Result<ResponseHead, FramingError> {
+fn parse_response(
+    head: &[u8],
+    known: Option<ParsedStart>,
+    line_ends: Option<&[u32]>,
+    max_headers: usize,
+) -> Result<ResponseHead, FramingError> {
     let mut f = Fields::default();
-    let StartLine::Status(line) = parse_head(head, false, known, max_headers, &mut f)? else {
+    let StartLine::Status(line) = parse_head(head, false, known, line_ends, max_headers, &mut f)? else {
         return Err(FramingError::MalformedHead);
     };
     let [connection, keep_alive, _expect, _host, upgrade, content_length, transfer_encoding] = f.values;
@@ -441,10 +451,11 @@ impl Conn {
             HeadSource::Input(h) => h,
         };
         let known = self.framers[d].start;
+        let line_ends = self.framers[d].known_line_ends();
         let parsed = if d == CLIENT {
-            parse_request(head, known, max_headers).map(Parsed::Request)
+            parse_request(head, known, line_ends, max_headers).map(Parsed::Request)
         } else {
-            parse_response(head, known, max_headers).map(Parsed::Response)
+            parse_response(head, known, line_ends, max_headers).map(Parsed::Response)
         };
         let f = &mut self.framers[d];
         f.head_consumed();

@@ -180,6 +180,42 @@ pub(crate) enum Decision {
     Body,
 }
 
+/// Field lines of a head whose ends `step_head` remembers; a head with more lines
+/// (rare: browsers send about 15) has its line ends searched for again when parsed.
+const MAX_KNOWN_LINE_ENDS: usize = 32;
+
+/// The offsets (from the head's first byte) of the `\n` ending each line after the
+/// start line, noted while `step_head` looks for the end of the head, so that
+/// `parse_head` does not search the same bytes for the same line ends again.
+#[derive(Default)]
+struct LineEnds {
+    ends: [u32; MAX_KNOWN_LINE_ENDS],
+    len: u8,
+    /// More lines than `ends` holds: the list is not whole.
+    overflow: bool,
+}
+
+impl LineEnds {
+    fn clear(&mut self) {
+        self.len = 0;
+        self.overflow = false;
+    }
+
+    fn push(&mut self, at: usize) {
+        match (self.ends.get_mut(usize::from(self.len)), u32::try_from(at)) {
+            (Some(slot), Ok(at)) => {
+                *slot = at;
+                self.len += 1;
+            }
+            _ => self.overflow = true,
+        }
+    }
+
+    fn get(&self) -> Option<&[u32]> {
+        (!self.overflow).then(|| &self.ends[..usize::from(self.len)])
+    }
+}
+
 /// Head-buffer capacity a direction keeps between messages; bigger buffers (grown
 /// by a head or candidate line longer than this) are freed once used.
 const KEEP_BUF_CAPACITY: usize = 8 * 1024;
@@ -198,6 +234,8 @@ pub(crate) struct Framer {
     /// head's first byte, which is `buf[0]` or the first byte `step_head` was given).
     /// Set only there; forgotten with the buffer.
     pub start: Option<ParsedStart>,
+    /// Where the current head's field lines end, as `step_head` found them.
+    line_ends: LineEnds,
     pub ts_first: Timestamp,
     /// Timestamp of the last byte that belonged to the current message.
     pub last_ts: Timestamp,
@@ -232,6 +270,7 @@ impl Framer {
             line_start: 0,
             first_line_done: false,
             start: None,
+            line_ends: LineEnds::default(),
             ts_first: Timestamp::ZERO,
             last_ts: Timestamp::ZERO,
             body_bytes: 0,
@@ -278,6 +317,7 @@ impl Framer {
     /// connections holding a `max_head_bytes` buffer per direction.
     fn clear_buf(&mut self) {
         self.start = None;
+        self.line_ends.clear();
         if self.buf.capacity() > KEEP_BUF_CAPACITY {
             self.buf = Vec::new();
         } else {
@@ -314,6 +354,12 @@ impl Framer {
         self.expect_waiting = false;
         self.expect_rejected = false;
         self.msg_index = None;
+    }
+
+    /// The line ends of the current head after its start line (offsets of each `\n`
+    /// from the head's first byte), when `step_head` saw them all.
+    pub(crate) fn known_line_ends(&self) -> Option<&[u32]> {
+        self.line_ends.get()
     }
 
     /// Inside a head whose start line was valid (its fields may be incomplete).
@@ -378,6 +424,7 @@ impl Framer {
                 }
                 continue;
             }
+            self.line_ends.push(abs);
             let line_len = abs - self.line_start;
             let before = if p > 0 { new.get(p - 1) } else { self.buf.get(base.wrapping_sub(1)) };
             let empty = line_len == 0 || (line_len == 1 && before == Some(&b'\r'));
@@ -538,6 +585,7 @@ impl Framer {
 
     fn enter_head_after_line(&mut self) {
         self.start = None;
+        self.line_ends.clear();
         self.state = State::Head;
         self.first_line_done = true;
         self.line_start = self.buf.len();
@@ -644,6 +692,42 @@ mod buffer_tests {
         assert_eq!(framer.buf.capacity(), 0);
     }
 
+    /// The line ends `step_head` notes for the head parser are every `\n` after the
+    /// start line, however the head is split across segments; a head with more lines
+    /// than are noted gives none, and the parser searches.
+    #[test]
+    fn noted_line_ends_are_those_of_the_head() {
+        let many: Vec<u8> = [&b"GET / HTTP/1.1\r\n"[..], &b"A: b\r\n".repeat(MAX_KNOWN_LINE_ENDS), b"\r\n"].concat();
+        let heads: [(&[u8], Dir); 4] = [
+            (b"GET /a HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n", Dir::ClientToServer),
+            (b"HTTP/1.1 200 OK\nServer: x\n\n", Dir::ServerToClient),
+            (b"HTTP/1.0 404\r\n\r\n", Dir::ServerToClient),
+            (&many, Dir::ClientToServer),
+        ];
+        for (head, dir) in heads {
+            let start_len = head.iter().position(|&b| b == b'\n').unwrap() + 1;
+            let expected: Vec<u32> = memchr_iter(b'\n', head).skip(1).map(|p| p as u32).collect();
+            for cut in 1..head.len() {
+                let mut framer = Framer::new(dir, State::Head);
+                let (n, step) = framer.step_head(&head[..cut], 64 * 1024);
+                assert!(matches!(step, HeadStep::Partial), "cut {cut}");
+                assert_eq!(n, cut);
+                let noted_so_far = framer.known_line_ends().map(<[u32]>::to_vec);
+                let (_, step) = framer.step_head(&head[cut..], 64 * 1024);
+                assert!(matches!(step, HeadStep::Ready { in_buf: true, .. }), "cut {cut}");
+                if expected.len() > MAX_KNOWN_LINE_ENDS {
+                    assert_eq!(framer.known_line_ends(), None);
+                    continue;
+                }
+                assert_eq!(framer.known_line_ends(), Some(&expected[..]), "cut {cut}");
+                let before: Vec<u32> = expected.iter().copied().filter(|&e| (e as usize) < cut && cut > start_len).collect();
+                assert_eq!(noted_so_far.unwrap_or_default(), before, "cut {cut}");
+                framer.head_consumed();
+                assert_eq!(framer.known_line_ends(), Some(&[][..]));
+            }
+        }
+    }
+
     #[test]
     fn a_start_line_found_by_resync_is_kept_for_the_head_parser() {
         let ts = Timestamp(0);
@@ -672,7 +756,7 @@ mod buffer_tests {
                 fn fold(&mut self, _: &[u8]) {}
             }
             let mut fields = Ignore;
-            let line = super::super::parse::parse_head(&framer.buf, false, Some(start), 10, &mut fields).unwrap();
+            let line = super::super::parse::parse_head(&framer.buf, false, Some(start), framer.known_line_ends(), 10, &mut fields).unwrap();
             assert!(matches!(line, super::super::parse::StartLine::Status(l) if l.status == 200 && l.reason == b"OK"));
         }
     }

@@ -187,11 +187,14 @@ pub(crate) enum StartLine<'a> {
 
 /// Parses a complete head (start line through the empty line, or just the request line
 /// of an HTTP/0.9 request). Header fields go to `sink`. `known`: the start line as the
-/// framer already parsed it, if it did.
+/// framer already parsed it, if it did; `line_ends`: where the lines after it end
+/// (offsets of every `\n` after the start line, from the head's first byte), if the
+/// framer noted them all.
 pub(crate) fn parse_head<'a>(
     head: &'a [u8],
     is_request: bool,
     known: Option<ParsedStart>,
+    line_ends: Option<&[u32]>,
     max_headers: usize,
     sink: &mut impl HeaderSink,
 ) -> Result<StartLine<'a>, FramingError> {
@@ -206,8 +209,10 @@ pub(crate) fn parse_head<'a>(
     };
     let mut count = 0usize;
     let mut line_start = 0usize;
-    for eol in memchr_iter(b'\n', fields) {
-        let mut line = &fields[line_start..eol];
+    for eol in LineEndsOf::new(head, fields, line_ends) {
+        let Some(mut line) = fields.get(line_start..eol) else {
+            return Err(FramingError::MalformedHead);
+        };
         line_start = eol + 1;
         if let [rest @ .., b'\r'] = line {
             line = rest;
@@ -246,6 +251,44 @@ pub(crate) fn parse_head<'a>(
     Ok(start)
 }
 
+/// The line ends within a head's fields (offsets from the fields' first byte): the
+/// framer's list when it fits these fields, else found by searching.
+enum LineEndsOf<'h, 'e> {
+    Known { ends: std::slice::Iter<'e, u32>, offset: usize },
+    Search(memchr::Memchr<'h>),
+}
+
+impl<'h, 'e> LineEndsOf<'h, 'e> {
+    fn new(head: &'h [u8], fields: &'h [u8], known: Option<&'e [u32]>) -> Self {
+        let offset = head.len() - fields.len();
+        match known {
+            // The framer notes every `\n` after the start line (tested in
+            // `framer.rs`), so its list is the one a search would find. It is still
+            // not trusted blindly: an end outside the fields ends the parse with an
+            // error (see `parse_head`), never a panic.
+            Some(ends) => {
+                debug_assert!(
+                    ends.iter().map(|&e| (e as usize).wrapping_sub(offset)).eq(memchr_iter(b'\n', fields)),
+                    "the framer's line ends differ from the head's"
+                );
+                LineEndsOf::Known { ends: ends.iter(), offset }
+            }
+            None => LineEndsOf::Search(memchr_iter(b'\n', fields)),
+        }
+    }
+}
+
+impl Iterator for LineEndsOf<'_, '_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            LineEndsOf::Known { ends, offset } => ends.next().map(|&e| (e as usize).wrapping_sub(*offset)),
+            LineEndsOf::Search(search) => search.next(),
+        }
+    }
+}
+
 /// A start line the framer has already parsed while looking for the end of the
 /// head, kept as offsets from the head's first byte, so that `parse_head` does not
 /// parse it a second time.
@@ -257,6 +300,11 @@ pub(crate) enum ParsedStart {
 
 /// Where `part` lies within `whole` (it must be a subslice of it).
 fn span(whole: &[u8], part: &[u8]) -> (u32, u32) {
+    // An empty part may be a static `b""` (a status line without a reason), not a
+    // subslice; any empty span stands for it.
+    if part.is_empty() {
+        return (0, 0);
+    }
     let start = part.as_ptr() as usize - whole.as_ptr() as usize;
     (start as u32, (start + part.len()) as u32)
 }
@@ -517,8 +565,8 @@ mod tests {
             let (verdict, known) = parse_start_line(&head[..line_end], is_request);
             assert!(matches!(verdict, LineVerdict::Match { len, .. } if len == line_end));
             let (mut a, mut b) = (Collect(Vec::new(), 0), Collect(Vec::new(), 0));
-            let with = shape(parse_head(head, is_request, known, 10, &mut a));
-            assert_eq!(with, shape(parse_head(head, is_request, None, 10, &mut b)));
+            let with = shape(parse_head(head, is_request, known, None, 10, &mut a));
+            assert_eq!(with, shape(parse_head(head, is_request, None, None, 10, &mut b)));
             assert_eq!(a.0, b.0);
             // Too long for a shorter head, or of the other kind: parsed afresh.
             assert!(known_start(&head[..line_end - 1], is_request, known).is_none());
@@ -530,16 +578,16 @@ mod tests {
     fn headers_with_bare_lf_and_obs_fold() {
         let mut c = Collect(Vec::new(), 0);
         let head = b"HTTP/1.1 200 OK\nX-A:  one \n\ttwo\r\nServer:x\n\n";
-        assert!(parse_head(head, false, None, 10, &mut c).is_ok());
+        assert!(parse_head(head, false, None, None, 10, &mut c).is_ok());
         assert_eq!(c.0, vec![(b"X-A".to_vec(), b"one two".to_vec()), (b"Server".to_vec(), b"x".to_vec())]);
         let mut c = Collect(Vec::new(), 0);
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", true, None, 10, &mut c).err(), Some(FramingError::MalformedHead));
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", true, None, 1, &mut c).err(), Some(FramingError::HeadTooLong));
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", true, None, None, 10, &mut c).err(), Some(FramingError::MalformedHead));
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", true, None, None, 1, &mut c).err(), Some(FramingError::HeadTooLong));
         // A line without any colon is skipped (and reported to the sink); the fields
         // around it are kept.
         let mut c = Collect(Vec::new(), 0);
         let head = b"CONNECT host:25 / HTTP/1.0\r\nMozilla 4.0 (compatible)\r\nHost: h\r\n\r\n";
-        assert!(parse_head(head, true, None, 10, &mut c).is_ok());
+        assert!(parse_head(head, true, None, None, 10, &mut c).is_ok());
         assert_eq!(c.0, vec![(b"Host".to_vec(), b"h".to_vec())]);
         assert_eq!(c.1, 1);
     }
