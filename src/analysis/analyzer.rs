@@ -60,6 +60,33 @@ pub struct TransactionContext {
 /// the same client to the same server counts as a missed reuse.
 const MISSED_REUSE_MIN_IDLE_S: f64 = 0.05;
 
+/// Partial-head bytes held over all connections, kept at most `limit`
+/// (`HttpConfig::max_buffered_total`, plus the one connection being fed).
+struct HeadBudget {
+    total: usize,
+    peak: usize,
+    limit: usize,
+}
+
+impl HeadBudget {
+    /// Recounts what connection `c`'s framer holds for partial heads; when the sum
+    /// over all connections goes over the budget, this connection's partial heads
+    /// are given up (a `HeadTooLong` framing error each) — the budget is kept by
+    /// refusing, never by growing.
+    fn keep(&mut self, c: &mut Conn, ts: Timestamp, events: &mut Vec<HttpEvent>) {
+        let Some(http) = c.http.as_mut() else { return };
+        let now = http.buffered_bytes();
+        self.total = self.total - c.head_bytes + now;
+        c.head_bytes = now;
+        if self.total > self.limit && now > 0 {
+            http.shed(ts, events);
+            self.total -= now;
+            c.head_bytes = 0;
+        }
+        self.peak = self.peak.max(self.total);
+    }
+}
+
 struct Conn {
     state: ConnState,
     /// Created on the first payload byte, so connections without payload cost no
@@ -77,10 +104,7 @@ pub struct Analyzer<S: ConnectionSink> {
     by_client_server: HashMap<(IpAddr, Endpoint), Vec<ConnId>, RandomState>,
     /// Reused buffer for the HTTP stage's events (no allocation per packet).
     events: Vec<HttpEvent>,
-    /// Partial-head bytes held over all connections, kept at most
-    /// `HttpConfig::max_buffered_total` (plus the one connection being fed).
-    head_bytes_total: usize,
-    head_bytes_peak: usize,
+    head_budget: HeadBudget,
     pub sink: S,
     /// Most recent packet time seen, for snapshots.
     now: Timestamp,
@@ -91,12 +115,11 @@ pub struct Analyzer<S: ConnectionSink> {
 impl<S: ConnectionSink> Analyzer<S> {
     pub fn new(http_config: HttpConfig, sink: S) -> Self {
         Analyzer {
+            head_budget: HeadBudget { total: 0, peak: 0, limit: http_config.max_buffered_total },
             http_config,
             conns: HashMap::default(),
             by_client_server: HashMap::default(),
             events: Vec::with_capacity(16),
-            head_bytes_total: 0,
-            head_bytes_peak: 0,
             sink,
             now: Timestamp::ZERO,
             retire_batch: RETIRE_BATCH,
@@ -125,25 +148,7 @@ impl<S: ConnectionSink> Analyzer<S> {
 
     /// Bytes held for partial HTTP heads over all connections: now and at most.
     pub fn head_bytes(&self) -> (usize, usize) {
-        (self.head_bytes_total, self.head_bytes_peak)
-    }
-
-    /// Recounts what connection `id`'s framer holds for partial heads; when the sum
-    /// over all connections goes over the budget, this connection's partial heads
-    /// are given up (a `HeadTooLong` framing error each) — the budget is kept by
-    /// refusing, never by growing.
-    fn keep_head_budget(&mut self, id: ConnId, ts: Timestamp) {
-        let Some(c) = self.conns.get_mut(&id) else { return };
-        let Some(http) = c.http.as_mut() else { return };
-        let now = http.buffered_bytes();
-        self.head_bytes_total = self.head_bytes_total - c.head_bytes + now;
-        c.head_bytes = now;
-        if self.head_bytes_total > self.http_config.max_buffered_total && now > 0 {
-            http.shed(ts, &mut self.events);
-            self.head_bytes_total -= now;
-            c.head_bytes = 0;
-        }
-        self.head_bytes_peak = self.head_bytes_peak.max(self.head_bytes_total);
+        (self.head_budget.total, self.head_budget.peak)
     }
 
     pub fn open_connections(&self) -> usize {
@@ -238,7 +243,7 @@ impl<S: ConnectionSink> Analyzer<S> {
 
     fn end_connection(&mut self, id: ConnId, ts: Timestamp) {
         let Some(mut conn) = self.conns.remove(&id) else { return };
-        self.head_bytes_total -= conn.head_bytes;
+        self.head_budget.total -= conn.head_bytes;
         if let Some(http) = conn.http.as_mut() {
             http.finish(ts, &mut self.events);
             for ev in self.events.drain(..) {
@@ -271,7 +276,7 @@ impl<S: ConnectionSink> StreamSink for Analyzer<S> {
             }
             StreamEvent::Data { dir, ts, bytes } => {
                 self.now = self.now.max(ts);
-                let Some(c) = self.conns.get_mut(&id) else { return };
+                let Some(mut c) = self.conns.get_mut(&id) else { return };
                 c.state.touch(ts);
                 c.state.last_data = Some(ts);
                 if !c.state.roles_settled {
@@ -294,14 +299,15 @@ impl<S: ConnectionSink> StreamSink for Analyzer<S> {
                         c.http = None;
                         self.leave_group(id, old_key);
                         self.join_group(id);
+                        let Some(swapped) = self.conns.get_mut(&id) else { return };
+                        c = swapped;
                     }
                 }
-                let Some(c) = self.conns.get_mut(&id) else { return };
                 let dir = c.state.dir(dir);
                 let in_sync = c.state.roles_known;
                 let http = c.http.get_or_insert_with(|| Http1Conn::new(self.http_config.clone(), in_sync));
                 http.on_data(dir, ts, bytes, &mut self.events);
-                self.keep_head_budget(id, ts);
+                self.head_budget.keep(c, ts, &mut self.events);
                 if !self.events.is_empty() {
                     self.dispatch_http_events(id);
                 }
@@ -313,7 +319,7 @@ impl<S: ConnectionSink> StreamSink for Analyzer<S> {
                 c.state.touch(ts);
                 if let Some(http) = c.http.as_mut() {
                     http.on_missing(dir, ts, len, &mut self.events);
-                    self.keep_head_budget(id, ts);
+                    self.head_budget.keep(c, ts, &mut self.events);
                     self.dispatch_http_events(id);
                 }
             }
@@ -337,7 +343,7 @@ impl<S: ConnectionSink> StreamSink for Analyzer<S> {
                 c.state.touch(ts);
                 if let Some(http) = c.http.as_mut() {
                     http.on_fin(dir, ts, &mut self.events);
-                    self.keep_head_budget(id, ts);
+                    self.head_budget.keep(c, ts, &mut self.events);
                     self.dispatch_http_events(id);
                 }
             }
