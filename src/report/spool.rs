@@ -52,8 +52,12 @@ pub struct Spool {
     mem_limit: usize,
     file: Option<File>,
     file_len: u64,
-    /// The block decompressed last (reads go mostly in order).
-    cache: Option<(usize, Vec<u8>)>,
+    /// The block decompressed last (reads go mostly in order): its index, and its
+    /// bytes at the start of the buffer.
+    cache: Option<(usize, usize)>,
+    /// Where blocks are decompressed to. Its length only grows (to the longest
+    /// block), so that it is zeroed once, not before every block.
+    plain: Vec<u8>,
     scratch: Vec<u8>,
     /// Where `seal` compresses to.
     compressed: Vec<u8>,
@@ -79,6 +83,7 @@ impl Spool {
             file: None,
             file_len: 0,
             cache: None,
+            plain: Vec::new(),
             scratch: Vec::new(),
             compressed: Vec::new(),
         }
@@ -201,7 +206,7 @@ impl Spool {
 
     /// The uncompressed bytes of block `index` (cached).
     fn block(&mut self, index: usize) -> io::Result<&[u8]> {
-        if self.cache.as_ref().is_none_or(|(i, _)| *i != index) {
+        if self.cache.is_none_or(|(i, _)| i != index) {
             let block = &self.blocks[index];
             let compressed: &[u8] = match &block.stored {
                 Stored::Memory { offset, len } => &self.mem[*offset..*offset + *len as usize],
@@ -212,14 +217,17 @@ impl Spool {
                     &self.scratch
                 }
             };
-            let mut plain = self.cache.take().map(|(_, v)| v).unwrap_or_default();
-            plain.resize(block.len as usize, 0);
-            let n = lz4_flex::block::decompress_into(compressed, &mut plain)
+            self.cache = None;
+            let len = block.len as usize;
+            if self.plain.len() < len {
+                self.plain.resize(len, 0);
+            }
+            let n = lz4_flex::block::decompress_into(compressed, &mut self.plain[..len])
                 .map_err(|e| io::Error::other(format!("spool block does not decompress: {e}")))?;
-            plain.truncate(n);
-            self.cache = Some((index, plain));
+            self.cache = Some((index, n));
         }
-        Ok(&self.cache.as_ref().expect("filled above").1)
+        let (_, n) = self.cache.expect("filled above");
+        Ok(&self.plain[..n])
     }
 
     /// Writes the bytes of `extent` to `out`.
