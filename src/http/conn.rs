@@ -160,7 +160,7 @@ fn head_len_u32(len: usize) -> u32 {
 fn parse_request(
     head: &[u8],
     known: Option<ParsedStart>,
-    line_ends: Option<&[u32]>,
+    line_ends: Option<&[u16]>,
     max_headers: usize,
 ) -> Result<RequestHead, FramingError> {
     let mut f = Fields::default();
@@ -186,7 +186,7 @@ fn parse_request(
 fn parse_response(
     head: &[u8],
     known: Option<ParsedStart>,
-    line_ends: Option<&[u32]>,
+    line_ends: Option<&[u16]>,
     max_headers: usize,
 ) -> Result<ResponseHead, FramingError> {
     let mut f = Fields::default();

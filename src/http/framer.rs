@@ -182,16 +182,17 @@ pub(crate) enum Decision {
 
 /// Field lines of a head whose ends `step_head` remembers; a head with more lines
 /// (rare: browsers send about 15) has its line ends searched for again when parsed.
-const MAX_KNOWN_LINE_ENDS: usize = 32;
+const MAX_KNOWN_LINE_ENDS: usize = 24;
 
 /// The offsets (from the head's first byte) of the `\n` ending each line after the
 /// start line, noted while `step_head` looks for the end of the head, so that
 /// `parse_head` does not search the same bytes for the same line ends again.
 #[derive(Default)]
 struct LineEnds {
-    ends: [u32; MAX_KNOWN_LINE_ENDS],
+    ends: [u16; MAX_KNOWN_LINE_ENDS],
     len: u8,
-    /// More lines than `ends` holds: the list is not whole.
+    /// More lines than `ends` holds, or a line ending past 64 KiB (heads can be
+    /// longer with `--max-head-bytes`): the list is not whole.
     overflow: bool,
 }
 
@@ -202,7 +203,7 @@ impl LineEnds {
     }
 
     fn push(&mut self, at: usize) {
-        match (self.ends.get_mut(usize::from(self.len)), u32::try_from(at)) {
+        match (self.ends.get_mut(usize::from(self.len)), u16::try_from(at)) {
             (Some(slot), Ok(at)) => {
                 *slot = at;
                 self.len += 1;
@@ -211,7 +212,7 @@ impl LineEnds {
         }
     }
 
-    fn get(&self) -> Option<&[u32]> {
+    fn get(&self) -> Option<&[u16]> {
         (!self.overflow).then(|| &self.ends[..usize::from(self.len)])
     }
 }
@@ -358,7 +359,7 @@ impl Framer {
 
     /// The line ends of the current head after its start line (offsets of each `\n`
     /// from the head's first byte), when `step_head` saw them all.
-    pub(crate) fn known_line_ends(&self) -> Option<&[u32]> {
+    pub(crate) fn known_line_ends(&self) -> Option<&[u16]> {
         self.line_ends.get()
     }
 
@@ -706,13 +707,13 @@ mod buffer_tests {
         ];
         for (head, dir) in heads {
             let start_len = head.iter().position(|&b| b == b'\n').unwrap() + 1;
-            let expected: Vec<u32> = memchr_iter(b'\n', head).skip(1).map(|p| p as u32).collect();
+            let expected: Vec<u16> = memchr_iter(b'\n', head).skip(1).map(|p| p as u16).collect();
             for cut in 1..head.len() {
                 let mut framer = Framer::new(dir, State::Head);
                 let (n, step) = framer.step_head(&head[..cut], 64 * 1024);
                 assert!(matches!(step, HeadStep::Partial), "cut {cut}");
                 assert_eq!(n, cut);
-                let noted_so_far = framer.known_line_ends().map(<[u32]>::to_vec);
+                let noted_so_far = framer.known_line_ends().map(<[u16]>::to_vec);
                 let (_, step) = framer.step_head(&head[cut..], 64 * 1024);
                 assert!(matches!(step, HeadStep::Ready { in_buf: true, .. }), "cut {cut}");
                 if expected.len() > MAX_KNOWN_LINE_ENDS {
@@ -720,7 +721,7 @@ mod buffer_tests {
                     continue;
                 }
                 assert_eq!(framer.known_line_ends(), Some(&expected[..]), "cut {cut}");
-                let before: Vec<u32> = expected.iter().copied().filter(|&e| (e as usize) < cut && cut > start_len).collect();
+                let before: Vec<u16> = expected.iter().copied().filter(|&e| (e as usize) < cut && cut > start_len).collect();
                 assert_eq!(noted_so_far.unwrap_or_default(), before, "cut {cut}");
                 framer.head_consumed();
                 assert_eq!(framer.known_line_ends(), Some(&[][..]));

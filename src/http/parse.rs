@@ -194,7 +194,7 @@ pub(crate) fn parse_head<'a>(
     head: &'a [u8],
     is_request: bool,
     known: Option<ParsedStart>,
-    line_ends: Option<&[u32]>,
+    line_ends: Option<&[u16]>,
     max_headers: usize,
     sink: &mut impl HeaderSink,
 ) -> Result<StartLine<'a>, FramingError> {
@@ -252,14 +252,14 @@ pub(crate) fn parse_head<'a>(
 }
 
 /// The line ends within a head's fields (offsets from the fields' first byte): the
-/// framer's list when it fits these fields, else found by searching.
+/// framer's list when it has a whole one, else found by searching.
 enum LineEndsOf<'h, 'e> {
-    Known { ends: std::slice::Iter<'e, u32>, offset: usize },
+    Known { ends: std::slice::Iter<'e, u16>, offset: usize },
     Search(memchr::Memchr<'h>),
 }
 
 impl<'h, 'e> LineEndsOf<'h, 'e> {
-    fn new(head: &'h [u8], fields: &'h [u8], known: Option<&'e [u32]>) -> Self {
+    fn new(head: &'h [u8], fields: &'h [u8], known: Option<&'e [u16]>) -> Self {
         let offset = head.len() - fields.len();
         match known {
             // The framer notes every `\n` after the start line (tested in
