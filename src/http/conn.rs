@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use super::framer::{Body, Chunk, Decision, Framer, HeadStep, State};
-use super::parse::{chunked_is_final, parse_content_length, parse_head, HeaderSink, ParsedStart, StartLine};
+use super::parse::{chunked_is_final, parse_content_length, parse_head, FramerNotes, HeaderSink, StartLine};
 use super::{Framing, FramingError, HttpConfig, HttpEvent, Protocol, RequestHead, ResponseHead, Text, Version};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
@@ -157,14 +157,9 @@ fn head_len_u32(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
 
-fn parse_request(
-    head: &[u8],
-    known: Option<ParsedStart>,
-    line_ends: Option<&[u16]>,
-    max_headers: usize,
-) -> Result<RequestHead, FramingError> {
+fn parse_request(head: &[u8], notes: FramerNotes<'_>, max_headers: usize) -> Result<RequestHead, FramingError> {
     let mut f = Fields::default();
-    let StartLine::Request(line) = parse_head(head, true, known, line_ends, max_headers, &mut f)? else {
+    let StartLine::Request(line) = parse_head(head, true, notes, max_headers, &mut f)? else {
         return Err(FramingError::MalformedHead);
     };
     let [connection, keep_alive, expect, host, upgrade, content_length, transfer_encoding] = f.values;
@@ -183,14 +178,9 @@ fn parse_request(
     })
 }
 
-fn parse_response(
-    head: &[u8],
-    known: Option<ParsedStart>,
-    line_ends: Option<&[u16]>,
-    max_headers: usize,
-) -> Result<ResponseHead, FramingError> {
+fn parse_response(head: &[u8], notes: FramerNotes<'_>, max_headers: usize) -> Result<ResponseHead, FramingError> {
     let mut f = Fields::default();
-    let StartLine::Status(line) = parse_head(head, false, known, line_ends, max_headers, &mut f)? else {
+    let StartLine::Status(line) = parse_head(head, false, notes, max_headers, &mut f)? else {
         return Err(FramingError::MalformedHead);
     };
     let [connection, keep_alive, _expect, _host, upgrade, content_length, transfer_encoding] = f.values;
@@ -450,12 +440,11 @@ impl Conn {
             HeadSource::Buf => &self.framers[d].buf,
             HeadSource::Input(h) => h,
         };
-        let known = self.framers[d].start;
-        let line_ends = self.framers[d].known_line_ends();
+        let notes = self.framers[d].notes();
         let parsed = if d == CLIENT {
-            parse_request(head, known, line_ends, max_headers).map(Parsed::Request)
+            parse_request(head, notes, max_headers).map(Parsed::Request)
         } else {
-            parse_response(head, known, line_ends, max_headers).map(Parsed::Response)
+            parse_response(head, notes, max_headers).map(Parsed::Response)
         };
         let f = &mut self.framers[d];
         f.head_consumed();

@@ -7,7 +7,7 @@
 
 use memchr::{memchr, memchr_iter};
 
-use super::parse::{check_request_line, check_status_line, parse_start_line, LineVerdict, ParsedStart};
+use super::parse::{check_request_line, check_status_line, parse_start_line, FramerNotes, LineVerdict, ParsedStart};
 use super::{FramingError, Framing, HttpEvent};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
@@ -357,10 +357,9 @@ impl Framer {
         self.msg_index = None;
     }
 
-    /// The line ends of the current head after its start line (offsets of each `\n`
-    /// from the head's first byte), when `step_head` saw them all.
-    pub(crate) fn known_line_ends(&self) -> Option<&[u16]> {
-        self.line_ends.get()
+    /// What `step_head` found in the current head, for the head parser.
+    pub(crate) fn notes(&self) -> FramerNotes<'_> {
+        FramerNotes { start: self.start, line_ends: self.line_ends.get() }
     }
 
     /// Inside a head whose start line was valid (its fields may be incomplete).
@@ -706,25 +705,24 @@ mod buffer_tests {
             (&many, Dir::ClientToServer),
         ];
         for (head, dir) in heads {
-            let start_len = head.iter().position(|&b| b == b'\n').unwrap() + 1;
             let expected: Vec<u16> = memchr_iter(b'\n', head).skip(1).map(|p| p as u16).collect();
             for cut in 1..head.len() {
                 let mut framer = Framer::new(dir, State::Head);
                 let (n, step) = framer.step_head(&head[..cut], 64 * 1024);
                 assert!(matches!(step, HeadStep::Partial), "cut {cut}");
                 assert_eq!(n, cut);
-                let noted_so_far = framer.known_line_ends().map(<[u16]>::to_vec);
+                let noted_so_far = framer.notes().line_ends.map(<[u16]>::to_vec);
                 let (_, step) = framer.step_head(&head[cut..], 64 * 1024);
                 assert!(matches!(step, HeadStep::Ready { in_buf: true, .. }), "cut {cut}");
                 if expected.len() > MAX_KNOWN_LINE_ENDS {
-                    assert_eq!(framer.known_line_ends(), None);
+                    assert_eq!(framer.notes().line_ends, None);
                     continue;
                 }
-                assert_eq!(framer.known_line_ends(), Some(&expected[..]), "cut {cut}");
-                let before: Vec<u16> = expected.iter().copied().filter(|&e| (e as usize) < cut && cut > start_len).collect();
+                assert_eq!(framer.notes().line_ends, Some(&expected[..]), "cut {cut}");
+                let before: Vec<u16> = expected.iter().copied().filter(|&e| (e as usize) < cut).collect();
                 assert_eq!(noted_so_far.unwrap_or_default(), before, "cut {cut}");
                 framer.head_consumed();
-                assert_eq!(framer.known_line_ends(), Some(&[][..]));
+                assert_eq!(framer.notes().line_ends, Some(&[][..]));
             }
         }
     }
@@ -757,7 +755,7 @@ mod buffer_tests {
                 fn fold(&mut self, _: &[u8]) {}
             }
             let mut fields = Ignore;
-            let line = super::super::parse::parse_head(&framer.buf, false, Some(start), framer.known_line_ends(), 10, &mut fields).unwrap();
+            let line = super::super::parse::parse_head(&framer.buf, false, FramerNotes { start: Some(start), ..framer.notes() }, 10, &mut fields).unwrap();
             assert!(matches!(line, super::super::parse::StartLine::Status(l) if l.status == 200 && l.reason == b"OK"));
         }
     }

@@ -185,20 +185,27 @@ pub(crate) enum StartLine<'a> {
     Status(StatusLine<'a>),
 }
 
+/// What the framer found in a head while looking for its end, so that `parse_head`
+/// need not find it again (`default()`: nothing; the head is parsed from its bytes).
+#[derive(Copy, Clone, Default)]
+pub(crate) struct FramerNotes<'a> {
+    /// The start line as the framer parsed it, if it did.
+    pub start: Option<ParsedStart>,
+    /// Where the lines after it end (offsets of every `\n` after the start line,
+    /// from the head's first byte), if the framer noted them all.
+    pub line_ends: Option<&'a [u16]>,
+}
+
 /// Parses a complete head (start line through the empty line, or just the request line
-/// of an HTTP/0.9 request). Header fields go to `sink`. `known`: the start line as the
-/// framer already parsed it, if it did; `line_ends`: where the lines after it end
-/// (offsets of every `\n` after the start line, from the head's first byte), if the
-/// framer noted them all.
+/// of an HTTP/0.9 request). Header fields go to `sink`.
 pub(crate) fn parse_head<'a>(
     head: &'a [u8],
     is_request: bool,
-    known: Option<ParsedStart>,
-    line_ends: Option<&[u16]>,
+    notes: FramerNotes<'_>,
     max_headers: usize,
     sink: &mut impl HeaderSink,
 ) -> Result<StartLine<'a>, FramingError> {
-    let (fields, start) = if let Some(known) = known_start(head, is_request, known) {
+    let (fields, start) = if let Some(known) = known_start(head, is_request, notes.start) {
         known
     } else if is_request {
         let (rest, line) = request_line(head).map_err(|_| FramingError::MalformedHead)?;
@@ -209,7 +216,7 @@ pub(crate) fn parse_head<'a>(
     };
     let mut count = 0usize;
     let mut line_start = 0usize;
-    for eol in LineEndsOf::new(head, fields, line_ends) {
+    for eol in LineEndsOf::new(head, fields, notes.line_ends) {
         let Some(mut line) = fields.get(line_start..eol) else {
             return Err(FramingError::MalformedHead);
         };
@@ -565,8 +572,8 @@ mod tests {
             let (verdict, known) = parse_start_line(&head[..line_end], is_request);
             assert!(matches!(verdict, LineVerdict::Match { len, .. } if len == line_end));
             let (mut a, mut b) = (Collect(Vec::new(), 0), Collect(Vec::new(), 0));
-            let with = shape(parse_head(head, is_request, known, None, 10, &mut a));
-            assert_eq!(with, shape(parse_head(head, is_request, None, None, 10, &mut b)));
+            let with = shape(parse_head(head, is_request, FramerNotes { start: known, line_ends: None }, 10, &mut a));
+            assert_eq!(with, shape(parse_head(head, is_request, FramerNotes::default(), 10, &mut b)));
             assert_eq!(a.0, b.0);
             // Too long for a shorter head, or of the other kind: parsed afresh.
             assert!(known_start(&head[..line_end - 1], is_request, known).is_none());
@@ -578,16 +585,16 @@ mod tests {
     fn headers_with_bare_lf_and_obs_fold() {
         let mut c = Collect(Vec::new(), 0);
         let head = b"HTTP/1.1 200 OK\nX-A:  one \n\ttwo\r\nServer:x\n\n";
-        assert!(parse_head(head, false, None, None, 10, &mut c).is_ok());
+        assert!(parse_head(head, false, FramerNotes::default(), 10, &mut c).is_ok());
         assert_eq!(c.0, vec![(b"X-A".to_vec(), b"one two".to_vec()), (b"Server".to_vec(), b"x".to_vec())]);
         let mut c = Collect(Vec::new(), 0);
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", true, None, None, 10, &mut c).err(), Some(FramingError::MalformedHead));
-        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", true, None, None, 1, &mut c).err(), Some(FramingError::HeadTooLong));
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", true, FramerNotes::default(), 10, &mut c).err(), Some(FramingError::MalformedHead));
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", true, FramerNotes::default(), 1, &mut c).err(), Some(FramingError::HeadTooLong));
         // A line without any colon is skipped (and reported to the sink); the fields
         // around it are kept.
         let mut c = Collect(Vec::new(), 0);
         let head = b"CONNECT host:25 / HTTP/1.0\r\nMozilla 4.0 (compatible)\r\nHost: h\r\n\r\n";
-        assert!(parse_head(head, true, None, None, 10, &mut c).is_ok());
+        assert!(parse_head(head, true, FramerNotes::default(), 10, &mut c).is_ok());
         assert_eq!(c.0, vec![(b"Host".to_vec(), b"h".to_vec())]);
         assert_eq!(c.1, 1);
     }

@@ -829,7 +829,7 @@ proptest! {
         let mut req = httparse::Request::new(&mut slots);
         let status = req.parse(bytes);
         let mut ours = Collect(Vec::new());
-        let parsed = parse::parse_head(bytes, true, None, None, 16, &mut ours);
+        let parsed = parse::parse_head(bytes, true, parse::FramerNotes::default(), 16, &mut ours);
         if let Ok(httparse::Status::Complete(n)) = status {
             prop_assert_eq!(n, bytes.len());
             let Ok(parse::StartLine::Request(line)) = parsed else { panic!("we rejected what httparse accepts: {text:?}") };
@@ -862,7 +862,7 @@ proptest! {
         let mut res = httparse::Response::new(&mut slots);
         let status = res.parse(bytes);
         let mut ours = Collect(Vec::new());
-        let parsed = parse::parse_head(bytes, false, None, None, 16, &mut ours);
+        let parsed = parse::parse_head(bytes, false, parse::FramerNotes::default(), 16, &mut ours);
         if let Ok(httparse::Status::Complete(n)) = status {
             prop_assert_eq!(n, bytes.len());
             let Ok(parse::StartLine::Status(line)) = parsed else { panic!("we rejected what httparse accepts: {text:?}") };
@@ -884,7 +884,7 @@ proptest! {
         let mut req = httparse::Request::new(&mut slots);
         if let Ok(httparse::Status::Complete(n)) = req.parse(&head) {
             let mut ours = Collect(Vec::new());
-            let parsed = parse::parse_head(&head[..n], true, None, None, 64, &mut ours);
+            let parsed = parse::parse_head(&head[..n], true, parse::FramerNotes::default(), 64, &mut ours);
             prop_assert!(parsed.is_ok(), "rejected {:?}", String::from_utf8_lossy(&head[..n]));
             let theirs: Vec<(String, String)> = req.headers.iter().map(|h| (h.name.to_string(), lossy(h.value))).collect();
             prop_assert_eq!(&ours.0, &theirs);
