@@ -10,8 +10,8 @@ use crate::time::{round_us, Timestamp};
 use super::summary::TxFacts;
 
 use super::model::{
-    BySide, Close, ConnectionRecord, Interim, KeepaliveBySide, ProbeCount, ProbeMark, RequestRecord,
-    ResponseRecord, Transaction,
+    BySide, Close, ConnectionRecord, Interims, KeepaliveBySide, ProbeCount, ProbeMark, RequestView,
+    ResponseView, Transaction, TxView,
 };
 
 /// A request head as kept until its transaction is handed on: only the fields the
@@ -593,41 +593,46 @@ impl ConnState {
 
 /// Transaction `tx`, the `depth`-th of its connection, in report form.
 fn record_of(tx: &TxState, depth: u64) -> Transaction {
+    view_of(tx, depth).to_record()
+}
+
+/// Transaction `tx`, the `depth`-th of its connection, as the report reads it.
+fn view_of(tx: &TxState, depth: u64) -> TxView<'_> {
     let us = |t: Timestamp| round_us(t.as_secs_f64());
-    let request = tx.request.as_ref().map(|r| RequestRecord {
+    let request = tx.request.as_ref().map(|r| RequestView {
         ts: us(r.ts_first),
         end_ts: r.end.map(us),
-        method: r.head.method.clone(),
-        uri: if r.head.uri.is_empty() { None } else { Some(r.head.uri.clone()) },
+        method: &r.head.method,
+        uri: if r.head.uri.is_empty() { None } else { Some(&r.head.uri) },
         version: r.head.version.as_str(),
-        connection: r.head.connection.clone(),
-        keep_alive: r.head.keep_alive.clone(),
-        expect: r.head.expect.clone(),
+        connection: r.head.connection.as_deref(),
+        keep_alive: r.head.keep_alive.as_deref(),
+        expect: r.head.expect.as_deref(),
         body_bytes: r.body_bytes,
         complete: r.complete,
     });
-    let response = tx.response.as_ref().map(|r| ResponseRecord {
+    let response = tx.response.as_ref().map(|r| ResponseView {
         ts: us(r.ts_first),
         end_ts: r.end.map(us),
         status: if r.head.version == Version::Http09 { None } else { Some(r.head.status) },
-        reason: r.head.reason.clone(),
+        reason: &r.head.reason,
         version: r.head.version.as_str(),
-        connection: r.head.connection.clone(),
-        keep_alive: r.head.keep_alive.clone(),
-        framing: Text::const_new(r.framing.as_str()),
+        connection: r.head.connection.as_deref(),
+        keep_alive: r.head.keep_alive.as_deref(),
+        framing: r.framing.as_str(),
         body_bytes: r.body_bytes,
         complete: r.complete,
     });
     let (outcome, client_wait, server_wait) = expect_outcome(tx);
-    Transaction {
+    TxView {
         depth,
         reused: depth > 1,
         pipelined: tx.pipelined,
         idle_before_s: tx.idle_before_s,
         request,
-        interim: tx.interim.iter().map(|&(status, ts)| Interim { status, ts: us(ts) }).collect(),
+        interim: Interims::Instants(&tx.interim),
         response,
-        expect_outcome: outcome.into(),
+        expect_outcome: outcome,
         persistent_after: ConnState::persistent_after(tx),
         expect_client_wait_s: client_wait,
         expect_server_wait_s: server_wait,
@@ -646,9 +651,10 @@ pub struct RetiredTransactions {
 }
 
 impl RetiredTransactions {
-    /// The transactions in report form, in order.
-    pub fn records(&self) -> Vec<Transaction> {
-        self.txs.iter().zip(self.first_depth..).map(|(tx, depth)| record_of(tx, depth)).collect()
+    /// The transactions as the report reads them, in order (`TxView::to_record`
+    /// makes records of them).
+    pub fn views(&self) -> impl Iterator<Item = TxView<'_>> {
+        self.txs.iter().zip(self.first_depth..).map(|(tx, depth)| view_of(tx, depth))
     }
 
     /// What the summary folds, read straight from the transactions; the same as

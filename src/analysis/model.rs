@@ -179,10 +179,161 @@ pub struct ResponseRecord {
     pub complete: bool,
 }
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Copy, Clone, Debug, Serialize, PartialEq)]
 pub struct Interim {
     pub status: u16,
     pub ts: f64,
+}
+
+/// A transaction as its writers read it, borrowed: from a `Transaction` record
+/// (`Transaction::view`), or from the analysis's own state, so that transactions
+/// retired from open connections are written without first being made into
+/// records (`RetiredTransactions::views`). Records are made from views
+/// (`to_record`), so both ways give the same fields.
+#[derive(Clone, Debug)]
+pub struct TxView<'a> {
+    pub depth: u64,
+    pub reused: bool,
+    pub pipelined: bool,
+    pub idle_before_s: Option<f64>,
+    pub request: Option<RequestView<'a>>,
+    pub interim: Interims<'a>,
+    pub response: Option<ResponseView<'a>>,
+    pub expect_outcome: &'a str,
+    pub persistent_after: bool,
+    pub expect_client_wait_s: Option<f64>,
+    pub expect_server_wait_s: Option<f64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RequestView<'a> {
+    pub ts: f64,
+    pub end_ts: Option<f64>,
+    pub method: &'a str,
+    pub uri: Option<&'a str>,
+    /// Owned: the analysis keeps the version as a number pair (the usual ones are
+    /// static strings, so this allocates nothing).
+    pub version: Text,
+    pub connection: Option<&'a str>,
+    pub keep_alive: Option<&'a str>,
+    pub expect: Option<&'a str>,
+    pub body_bytes: u64,
+    pub complete: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct ResponseView<'a> {
+    pub ts: f64,
+    pub end_ts: Option<f64>,
+    pub status: Option<u16>,
+    pub reason: &'a str,
+    pub version: Text,
+    pub connection: Option<&'a str>,
+    pub keep_alive: Option<&'a str>,
+    pub framing: &'a str,
+    pub body_bytes: u64,
+    pub complete: bool,
+}
+
+/// Interim (1xx) responses: a record's, or the analysis's (status, instant) pairs,
+/// whose instants are rounded to microseconds as they are read.
+#[derive(Copy, Clone, Debug)]
+pub enum Interims<'a> {
+    Records(&'a [Interim]),
+    Instants(&'a [(u16, crate::time::Timestamp)]),
+}
+
+impl Interims<'_> {
+    pub fn iter(&self) -> impl Iterator<Item = Interim> + '_ {
+        let (records, instants) = match *self {
+            Interims::Records(r) => (r, &[][..]),
+            Interims::Instants(i) => (&[][..], i),
+        };
+        records.iter().copied().chain(
+            instants.iter().map(|&(status, ts)| Interim { status, ts: crate::time::round_us(ts.as_secs_f64()) }),
+        )
+    }
+}
+
+impl Transaction {
+    pub fn view(&self) -> TxView<'_> {
+        TxView {
+            depth: self.depth,
+            reused: self.reused,
+            pipelined: self.pipelined,
+            idle_before_s: self.idle_before_s,
+            request: self.request.as_ref().map(|r| RequestView {
+                ts: r.ts,
+                end_ts: r.end_ts,
+                method: &r.method,
+                uri: r.uri.as_deref(),
+                version: r.version.clone(),
+                connection: r.connection.as_deref(),
+                keep_alive: r.keep_alive.as_deref(),
+                expect: r.expect.as_deref(),
+                body_bytes: r.body_bytes,
+                complete: r.complete,
+            }),
+            interim: Interims::Records(&self.interim),
+            response: self.response.as_ref().map(|r| ResponseView {
+                ts: r.ts,
+                end_ts: r.end_ts,
+                status: r.status,
+                reason: &r.reason,
+                version: r.version.clone(),
+                connection: r.connection.as_deref(),
+                keep_alive: r.keep_alive.as_deref(),
+                framing: &r.framing,
+                body_bytes: r.body_bytes,
+                complete: r.complete,
+            }),
+            expect_outcome: &self.expect_outcome,
+            persistent_after: self.persistent_after,
+            expect_client_wait_s: self.expect_client_wait_s,
+            expect_server_wait_s: self.expect_server_wait_s,
+        }
+    }
+}
+
+impl TxView<'_> {
+    pub fn to_record(&self) -> Transaction {
+        let text = |s: &str| Text::from(s);
+        Transaction {
+            depth: self.depth,
+            reused: self.reused,
+            pipelined: self.pipelined,
+            idle_before_s: self.idle_before_s,
+            request: self.request.as_ref().map(|r| RequestRecord {
+                ts: r.ts,
+                end_ts: r.end_ts,
+                method: text(r.method),
+                uri: r.uri.map(text),
+                version: r.version.clone(),
+                connection: r.connection.map(text),
+                keep_alive: r.keep_alive.map(text),
+                expect: r.expect.map(text),
+                body_bytes: r.body_bytes,
+                complete: r.complete,
+            }),
+            interim: self.interim.iter().collect(),
+            response: self.response.as_ref().map(|r| ResponseRecord {
+                ts: r.ts,
+                end_ts: r.end_ts,
+                status: r.status,
+                reason: text(r.reason),
+                version: r.version.clone(),
+                connection: r.connection.map(text),
+                keep_alive: r.keep_alive.map(text),
+                framing: text(r.framing),
+                body_bytes: r.body_bytes,
+                complete: r.complete,
+            }),
+            expect_outcome: text(self.expect_outcome),
+            persistent_after: self.persistent_after,
+            expect_client_wait_s: self.expect_client_wait_s,
+            expect_server_wait_s: self.expect_server_wait_s,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]

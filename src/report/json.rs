@@ -10,7 +10,7 @@ use foldhash::fast::RandomState;
 use serde::Serialize;
 
 use super::spool::{Extent, Spool};
-use crate::analysis::model::{ConnectionRecord, Finding, Report, ServerFigures, SourceInfo, Summary, Transaction};
+use crate::analysis::model::{ConnectionRecord, Finding, Report, ServerFigures, SourceInfo, Summary, Transaction, TxView};
 use crate::analysis::{ConnectionSink, ReportBuilder, RetiredTransactions, TransactionContext};
 
 /// Output kept in memory before it goes to a temporary file (see `Spool`).
@@ -62,9 +62,55 @@ pub mod fast {
     use serde_json::ser::{CompactFormatter, Formatter};
 
     use super::write_json;
-    use crate::analysis::model::{RequestRecord, ResponseRecord, Transaction};
+    use crate::analysis::model::{RequestView, ResponseView, TxView};
 
+    /// "00" to "99".
+    const DIGIT_PAIRS: [[u8; 2]; 100] = {
+        let mut pairs = [[0; 2]; 100];
+        let mut n = 0;
+        while n < 100 {
+            pairs[n] = [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+            n += 1;
+        }
+        pairs
+    };
+
+    /// Up to 2^32 s (the year 2106) a double's neighbours are less than 10^-6
+    /// apart; see `float`.
+    const MICROS_EXACT_BELOW: f64 = 4_294_967_296.0;
+
+    /// A float as serde_json writes it: the shortest decimal that reads back as the
+    /// same double. Most floats here are timestamps rounded to microseconds
+    /// (`time::round_us`), and those take a shorter way. Such a value is the double
+    /// nearest to n/10^6; where doubles are less than 10^-6 apart, no other
+    /// decimal of six places or fewer is that near, so n/10^6 written out in
+    /// decimal, without its trailing zeros, is the shortest form, and integers
+    /// write it.
     fn float(out: &mut Vec<u8>, v: f64) {
+        if (1.0..MICROS_EXACT_BELOW).contains(&v) {
+            // v is positive: adding a half and truncating rounds it.
+            let micros = (v * 1e6 + 0.5) as u64;
+            if micros as f64 / 1e6 == v {
+                let mut whole = itoa::Buffer::new();
+                out.extend_from_slice(whole.format((micros / 1_000_000) as u32).as_bytes());
+                let frac = (micros % 1_000_000) as u32;
+                if frac == 0 {
+                    out.extend_from_slice(b".0");
+                    return;
+                }
+                let pair = |p: u32| DIGIT_PAIRS[p as usize % 100];
+                let [a, b] = pair(frac / 10_000);
+                let [c, d] = pair(frac / 100);
+                let [e, f] = pair(frac);
+                let digits = [b'.', a, b, c, d, e, f];
+                let mut len = digits.len();
+                while digits[len - 1] == b'0' {
+                    len -= 1;
+                }
+                out.extend_from_slice(&digits[..len]);
+                return;
+            }
+        }
         if v.is_finite() {
             let _ = CompactFormatter.write_f64(out, v);
         } else {
@@ -87,10 +133,22 @@ pub mod fast {
         out.extend_from_slice(if v { b"true" } else { b"false" });
     }
 
+    /// Bytes a JSON string holds as they are: printable ASCII but `"` and `\\`.
+    const PLAIN: [bool; 256] = {
+        let mut plain = [false; 256];
+        let mut b = 0x20;
+        while b < 0x7f {
+            plain[b] = b != b'"' as usize && b != b'\\' as usize;
+            b += 1;
+        }
+        plain
+    };
+
     /// A JSON string: printable ASCII without `"` or `\` is copied as is (nearly
     /// all captured text); anything else goes through the escaping formatter.
     fn string(out: &mut Vec<u8>, v: &str) {
-        if v.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+        if v.bytes().all(|b| PLAIN[b as usize]) {
+            out.reserve(v.len() + 2);
             out.push(b'"');
             out.extend_from_slice(v.as_bytes());
             out.push(b'"');
@@ -106,23 +164,23 @@ pub mod fast {
         }
     }
 
-    fn request(out: &mut Vec<u8>, r: &RequestRecord) {
+    fn request(out: &mut Vec<u8>, r: &RequestView) {
         out.extend_from_slice(b"{\"ts\":");
         float(out, r.ts);
         out.extend_from_slice(b",\"end_ts\":");
         opt_float(out, r.end_ts);
         out.extend_from_slice(b",\"method\":");
-        string(out, &r.method);
+        string(out, r.method);
         out.extend_from_slice(b",\"uri\":");
-        opt_string(out, r.uri.as_deref());
+        opt_string(out, r.uri);
         out.extend_from_slice(b",\"version\":");
         string(out, &r.version);
         out.extend_from_slice(b",\"connection\":");
-        opt_string(out, r.connection.as_deref());
+        opt_string(out, r.connection);
         out.extend_from_slice(b",\"keep_alive\":");
-        opt_string(out, r.keep_alive.as_deref());
+        opt_string(out, r.keep_alive);
         out.extend_from_slice(b",\"expect\":");
-        opt_string(out, r.expect.as_deref());
+        opt_string(out, r.expect);
         out.extend_from_slice(b",\"body_bytes\":");
         int(out, r.body_bytes);
         out.extend_from_slice(b",\"complete\":");
@@ -130,7 +188,7 @@ pub mod fast {
         out.push(b'}');
     }
 
-    fn response(out: &mut Vec<u8>, r: &ResponseRecord) {
+    fn response(out: &mut Vec<u8>, r: &ResponseView) {
         out.extend_from_slice(b"{\"ts\":");
         float(out, r.ts);
         out.extend_from_slice(b",\"end_ts\":");
@@ -141,15 +199,15 @@ pub mod fast {
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"reason\":");
-        string(out, &r.reason);
+        string(out, r.reason);
         out.extend_from_slice(b",\"version\":");
         string(out, &r.version);
         out.extend_from_slice(b",\"connection\":");
-        opt_string(out, r.connection.as_deref());
+        opt_string(out, r.connection);
         out.extend_from_slice(b",\"keep_alive\":");
-        opt_string(out, r.keep_alive.as_deref());
+        opt_string(out, r.keep_alive);
         out.extend_from_slice(b",\"framing\":");
-        string(out, &r.framing);
+        string(out, r.framing);
         out.extend_from_slice(b",\"body_bytes\":");
         int(out, r.body_bytes);
         out.extend_from_slice(b",\"complete\":");
@@ -157,8 +215,8 @@ pub mod fast {
         out.push(b'}');
     }
 
-    /// One transaction, as `write_json` would write it.
-    pub fn transaction(out: &mut Vec<u8>, t: &Transaction) {
+    /// One transaction, as `write_json` would write its record.
+    pub fn transaction(out: &mut Vec<u8>, t: &TxView) {
         out.extend_from_slice(b"{\"depth\":");
         int(out, t.depth);
         out.extend_from_slice(b",\"reused\":");
@@ -189,7 +247,7 @@ pub mod fast {
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"expect_outcome\":");
-        string(out, &t.expect_outcome);
+        string(out, t.expect_outcome);
         out.extend_from_slice(b",\"persistent_after\":");
         boolean(out, t.persistent_after);
         out.extend_from_slice(b",\"expect_client_wait_s\":");
@@ -202,7 +260,7 @@ pub mod fast {
     #[cfg(test)]
     mod tests {
         use super::*;
-        use crate::analysis::model::Interim;
+        use crate::analysis::model::{Interim, RequestRecord, ResponseRecord, Transaction};
 
         fn sample(text: &str, f: f64) -> Transaction {
             let t = |s: &str| -> crate::analysis::model::Text { s.to_string().into() };
@@ -243,6 +301,50 @@ pub mod fast {
             }
         }
 
+        fn serde_float(v: f64) -> String {
+            String::from_utf8(serde_json::to_vec(&v).unwrap()).unwrap()
+        }
+
+        fn our_float(v: f64) -> String {
+            let mut out = Vec::new();
+            float(&mut out, v);
+            String::from_utf8(out).unwrap()
+        }
+
+        #[test]
+        fn timestamps_are_written_as_serde_writes_them() {
+            // Microsecond timestamps across the whole range of the short way, with
+            // every count of trailing zeros; then values it must leave to serde.
+            let span = (1u64 << 32) * 1_000_000 - 1_000_000;
+            let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+            for _ in 0..50_000 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let m = 1_000_000 + (seed >> 11) % span;
+                for zeros in [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 1] {
+                    let m = m - m % zeros;
+                    let v = crate::time::round_us(m as f64 / 1e6);
+                    assert_eq!(our_float(v), serde_float(v), "{m} µs");
+                }
+            }
+            for v in [
+                1.0,
+                1.5,
+                4_294_967_295.999_999,
+                4_294_967_296.0,
+                1_795_321_091.267_736,
+                1_795_321_091.267_736_4,
+                1.000_000_1,
+                0.999_999,
+                0.000_018,
+                -1_795_321_091.25,
+                5e300,
+                f64::NAN,
+            ] {
+                let want = if v.is_finite() { serde_float(v) } else { "null".into() };
+                assert_eq!(our_float(v), want, "{v}");
+            }
+        }
+
         #[test]
         fn writes_what_serde_writes() {
             let texts = ["GET", "", "a\"b\\c", "tab\there", "\u{1b}[31m", "é\u{202e}x", "\u{7f}\u{9b}", "keep-alive"];
@@ -253,7 +355,7 @@ pub mod fast {
                     let mut want = Vec::new();
                     write_json(&mut want, &tx).unwrap();
                     let mut got = Vec::new();
-                    transaction(&mut got, &tx);
+                    transaction(&mut got, &tx.view());
                     assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want), "{text:?} {f}");
                 }
             }
@@ -264,7 +366,7 @@ pub mod fast {
             let mut want = Vec::new();
             write_json(&mut want, &bare).unwrap();
             let mut got = Vec::new();
-            transaction(&mut got, &bare);
+            transaction(&mut got, &bare.view());
             assert_eq!(got, want);
         }
     }
@@ -378,7 +480,7 @@ impl SetAside {
         }
     }
 
-    fn add(&mut self, connection: u64, txs: &[Transaction]) -> io::Result<()> {
+    fn add<'t>(&mut self, connection: u64, txs: impl Iterator<Item = TxView<'t>>) -> io::Result<()> {
         // Each buffer reserves half a chunk more than a chunk (below): two chunks
         // per connection fit in the limit.
         let chunk = (self.staging_limit / (2 * (self.open.len() + 1))).clamp(STAGE_MIN, STAGE_MAX).min(self.staging_limit / 4).max(1);
@@ -389,11 +491,11 @@ impl SetAside {
             // is not grown (and copied) step by step.
             open.staged.reserve(chunk + chunk / 2);
         }
-        for (i, tx) in txs.iter().enumerate() {
+        for (i, tx) in txs.enumerate() {
             if i > 0 || !open.is_empty() {
                 open.staged.push(b',');
             }
-            fast::transaction(&mut open.staged, tx);
+            fast::transaction(&mut open.staged, &tx);
         }
         if open.staged.len() >= chunk {
             Self::to_spool(&mut self.spool, open)?;
@@ -463,7 +565,7 @@ impl SetAside {
                     self.own.push(b',');
                 }
                 any = true;
-                fast::transaction(&mut self.own, tx);
+                fast::transaction(&mut self.own, &tx.view());
             }
             emit(&mut self.spool, Piece::Bytes(&self.own))?;
         }
@@ -501,7 +603,7 @@ impl<W: Write> NdjsonParts<W> {
 impl<W: Write + Send + 'static> PartWriter for NdjsonParts<W> {
     fn add(&mut self, part: &mut Part) -> io::Result<()> {
         match part {
-            Part::Transactions(connection, txs) => self.set_aside.add(*connection, &txs.records()),
+            Part::Transactions(connection, txs) => self.set_aside.add(*connection, txs.views()),
             Part::Connection(record) => self.write_connection(record),
         }
     }
@@ -606,7 +708,7 @@ impl DocumentParts {
 
     fn add(&mut self, part: &mut Part) -> io::Result<()> {
         match part {
-            Part::Transactions(connection, txs) => self.set_aside.add(*connection, &txs.records()),
+            Part::Transactions(connection, txs) => self.set_aside.add(*connection, txs.views()),
             Part::Connection(record) => self.add_connection(record),
         }
     }
