@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use foldhash::fast::RandomState;
 use serde::Serialize;
 
-use super::spool::{Extent, Spool};
+use super::spool::{Extent, Span, Spool};
 use crate::analysis::model::{ConnectionRecord, Finding, Report, ServerFigures, SourceInfo, Summary, Transaction, TxView};
 use crate::analysis::{ConnectionSink, ReportBuilder, RetiredTransactions, TransactionContext};
 
@@ -744,8 +744,10 @@ impl DocumentParts {
     }
 
     /// Writes `report` (whose `connections` is empty) with the connections set
-    /// aside spliced in, in id order.
-    fn write<W: Write>(&mut self, report: &Report, out: &mut W) -> io::Result<()> {
+    /// aside spliced in, in id order. `helper`: decompress every other block on a
+    /// thread of its own (on a long keep-alive capture nearly the whole document
+    /// comes out of the spool here, after the analysis, with one core idle).
+    fn write<W: Write>(&mut self, report: &Report, out: &mut W, helper: bool) -> io::Result<()> {
         let mut doc = Vec::new();
         write_json(&mut doc, report)?;
         const KEY: &[u8] = b",\"connections\":[]";
@@ -756,18 +758,127 @@ impl DocumentParts {
         if !self.index.is_sorted_by_key(|e| e.0) {
             self.index.sort_unstable_by_key(|e| e.0);
         }
-        for (n, &(_, first, count)) in self.index.iter().enumerate() {
-            if n > 0 {
-                out.write_all(b",")?;
-            }
-            for &(in_set_aside, e) in &self.extents[first as usize..(first + count) as usize] {
-                let spool = if in_set_aside { &mut self.set_aside.spool } else { &mut self.records };
-                spool.copy_to(e, out)?;
-            }
+        // Every byte set aside is then in a sealed block, which is what `spans` reads.
+        self.records.seal()?;
+        self.set_aside.spool.seal()?;
+        let parts = ConnectionsParts { spools: [&self.records, &self.set_aside.spool], index: &self.index, extents: &self.extents };
+        if helper {
+            parts.write_with_helper(out)?;
+        } else {
+            parts.write(out)?;
         }
         out.write_all(&doc[at..])?;
         out.write_all(b"\n")?;
         out.flush()
+    }
+}
+
+/// The connections of the document, as pieces of two spools, in order.
+struct ConnectionsParts<'a> {
+    /// `DocumentParts::records`, then the set-aside transactions' spool.
+    spools: [&'a Spool; 2],
+    index: &'a [(u64, u32, u32)],
+    extents: &'a [(bool, Extent)],
+}
+
+/// A step in writing the connections out.
+enum Step {
+    /// The comma between two connections.
+    Comma,
+    /// Bytes of a block of one of the spools.
+    Bytes { spool: usize, span: Span },
+}
+
+impl ConnectionsParts<'_> {
+    fn steps(&self) -> impl Iterator<Item = Step> + '_ {
+        self.index.iter().enumerate().flat_map(move |(n, &(_, first, count))| {
+            let comma = (n > 0).then_some(Step::Comma);
+            let pieces = self.extents[first as usize..(first + count) as usize].iter().flat_map(move |&(in_set_aside, e)| {
+                let spool = usize::from(in_set_aside);
+                self.spools[spool].spans(e).map(move |span| Step::Bytes { spool, span })
+            });
+            comma.into_iter().chain(pieces)
+        })
+    }
+
+    /// The blocks `steps` reads, in order: a block each time it moves to another
+    /// block of the same spool (each spool's last block stays at hand, as the
+    /// records' block does while their transactions are read from the other
+    /// spool). The same sequence for the thread that writes and the one that
+    /// helps it, which decompresses the odd ones.
+    fn blocks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let mut last = [None; 2];
+        self.steps().filter_map(move |step| match step {
+            Step::Bytes { spool, span } if last[spool] != Some(span.block) => {
+                last[spool] = Some(span.block);
+                Some((spool, span.block))
+            }
+            _ => None,
+        })
+    }
+
+    fn write<W: Write>(&self, out: &mut W) -> io::Result<()> {
+        let (mut plain, mut scratch) = ([Vec::new(), Vec::new()], Vec::new());
+        let mut current = [None; 2];
+        for step in self.steps() {
+            match step {
+                Step::Comma => out.write_all(b",")?,
+                Step::Bytes { spool, span } => {
+                    if current[spool] != Some(span.block) {
+                        self.spools[spool].read_block(span.block, &mut plain[spool], &mut scratch)?;
+                        current[spool] = Some(span.block);
+                    }
+                    out.write_all(&plain[spool][span.from..span.to])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `write`, with every other block decompressed ahead on a second thread and
+    /// handed over through a short queue (memory: a few blocks).
+    fn write_with_helper<W: Write>(&self, out: &mut W) -> io::Result<()> {
+        std::thread::scope(|scope| {
+            let (ready_tx, ready) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(2);
+            let (spent, spent_rx) = crossbeam_channel::bounded::<Vec<u8>>(4);
+            let helper = std::thread::Builder::new().name("json-inflate".into()).spawn_scoped(scope, move || {
+                let mut scratch = Vec::new();
+                for (spool, block) in self.blocks().skip(1).step_by(2) {
+                    let mut plain = spent_rx.try_recv().unwrap_or_default();
+                    let read = self.spools[spool].read_block(block, &mut plain, &mut scratch).map(|_| plain);
+                    // The writer stops taking them only when it has failed.
+                    if ready_tx.send(read).is_err() {
+                        break;
+                    }
+                }
+            });
+            if helper.is_err() {
+                // No thread to be had: one does it all.
+                return self.write(out);
+            }
+            let (mut plain, mut scratch) = ([Vec::new(), Vec::new()], Vec::new());
+            let mut current = [None; 2];
+            let mut blocks = 0usize;
+            for step in self.steps() {
+                match step {
+                    Step::Comma => out.write_all(b",")?,
+                    Step::Bytes { spool, span } => {
+                        if current[spool] != Some(span.block) {
+                            current[spool] = Some(span.block);
+                            blocks += 1;
+                            if blocks % 2 == 1 {
+                                self.spools[spool].read_block(span.block, &mut plain[spool], &mut scratch)?;
+                            } else {
+                                let next = ready.recv().map_err(|_| io::Error::other("the decompressing thread stopped"))??;
+                                let _ = spent.try_send(std::mem::replace(&mut plain[spool], next));
+                            }
+                        }
+                        out.write_all(&plain[spool][span.from..span.to])?;
+                    }
+                }
+            }
+            Ok(())
+        })
     }
 }
 
@@ -944,12 +1055,14 @@ impl JsonDocumentSink {
 
     /// Writes the document (with `source`) to `out`.
     pub fn finish<W: Write>(&mut self, source: SourceInfo, out: &mut W) -> io::Result<()> {
+        // Threaded, the serialising thread is done by now and its core can help.
+        let helper = matches!(self.writer, Writer::Thread { .. });
         let mut doc = self.writer.finish()?;
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         let report = self.builder.report(source, Vec::new());
-        doc.write(&report, out)
+        doc.write(&report, out, helper)
     }
 }
 

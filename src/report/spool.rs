@@ -25,6 +25,17 @@ pub struct Extent {
     pub len: u64,
 }
 
+/// Part of an extent that lies in one block: bytes `from..to` of block `block`
+/// once decompressed (`Spool::spans`, `Spool::read_block`). Reading spans rather
+/// than extents lets blocks be decompressed on another thread than the one that
+/// writes them out, ahead of it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub block: usize,
+    pub from: usize,
+    pub to: usize,
+}
+
 /// Where a sealed block's compressed bytes are: in `Spool::mem` or in the file.
 enum Stored {
     Memory { offset: usize, len: u32 },
@@ -207,41 +218,69 @@ impl Spool {
     /// The uncompressed bytes of block `index` (cached).
     fn block(&mut self, index: usize) -> io::Result<&[u8]> {
         if self.cache.is_none_or(|(i, _)| i != index) {
-            let block = &self.blocks[index];
-            let compressed: &[u8] = match &block.stored {
-                Stored::Memory { offset, len } => &self.mem[*offset..*offset + *len as usize],
-                Stored::File { offset, len } => {
-                    self.scratch.resize(*len as usize, 0);
-                    let file = self.file.as_ref().ok_or_else(|| io::Error::other("spool block without its file"))?;
-                    file.read_exact_at(&mut self.scratch, *offset)?;
-                    &self.scratch
-                }
-            };
             self.cache = None;
-            let len = block.len as usize;
-            if self.plain.len() < len {
-                self.plain.resize(len, 0);
-            }
-            let n = lz4_flex::block::decompress_into(compressed, &mut self.plain[..len])
-                .map_err(|e| io::Error::other(format!("spool block does not decompress: {e}")))?;
-            self.cache = Some((index, n));
+            let (mut plain, mut scratch) = (std::mem::take(&mut self.plain), std::mem::take(&mut self.scratch));
+            let read = self.read_block(index, &mut plain, &mut scratch);
+            (self.plain, self.scratch) = (plain, scratch);
+            self.cache = Some((index, read?));
         }
         let (_, n) = self.cache.expect("filled above");
         Ok(&self.plain[..n])
+    }
+
+    /// Decompresses sealed block `index` to the start of `plain` (whose length only
+    /// grows: it is zeroed once, not before every block), reading it from the file
+    /// through `scratch` if it is there; returns its length. Takes `&self`, so that
+    /// two threads can read one spool at once (see `Span`).
+    pub fn read_block(&self, index: usize, plain: &mut Vec<u8>, scratch: &mut Vec<u8>) -> io::Result<usize> {
+        let block = self.blocks.get(index).ok_or_else(|| io::Error::other("no such spool block"))?;
+        let compressed: &[u8] = match &block.stored {
+            Stored::Memory { offset, len } => &self.mem[*offset..*offset + *len as usize],
+            Stored::File { offset, len } => {
+                scratch.resize(*len as usize, 0);
+                let file = self.file.as_ref().ok_or_else(|| io::Error::other("spool block without its file"))?;
+                file.read_exact_at(scratch, *offset)?;
+                scratch
+            }
+        };
+        let len = block.len as usize;
+        if plain.len() < len {
+            plain.resize(len, 0);
+        }
+        lz4_flex::block::decompress_into(compressed, &mut plain[..len])
+            .map_err(|e| io::Error::other(format!("spool block does not decompress: {e}")))
+    }
+
+    /// Where the bytes of `extent` are, block by block. Only sealed blocks are
+    /// looked at: `seal` first, or bytes of the open block are left out.
+    pub fn spans(&self, extent: Extent) -> impl Iterator<Item = Span> + '_ {
+        let end = extent.offset + extent.len;
+        let mut at = extent.offset;
+        std::iter::from_fn(move || {
+            let span = self.span_at(at, end)?;
+            at = self.blocks[span.block].start + span.to as u64;
+            Some(span)
+        })
+    }
+
+    /// The bytes from offset `at` up to `end` (or to the end of its block) if `at`
+    /// is in a sealed block.
+    fn span_at(&self, at: u64, end: u64) -> Option<Span> {
+        if at >= end.min(self.open_start) {
+            return None;
+        }
+        let block = self.blocks.partition_point(|b| b.start <= at) - 1;
+        let start = self.blocks[block].start;
+        Some(Span { block, from: (at - start) as usize, to: ((end - start) as usize).min(self.blocks[block].len as usize) })
     }
 
     /// Writes the bytes of `extent` to `out`.
     pub fn copy_to<W: Write + ?Sized>(&mut self, extent: Extent, out: &mut W) -> io::Result<()> {
         let end = extent.offset + extent.len;
         let mut at = extent.offset;
-        while at < end.min(self.open_start) {
-            let index = self.blocks.partition_point(|b| b.start <= at) - 1;
-            let start = self.blocks[index].start;
-            let bytes = self.block(index)?;
-            let from = (at - start) as usize;
-            let to = ((end - start) as usize).min(bytes.len());
-            out.write_all(&bytes[from..to])?;
-            at = start + to as u64;
+        while let Some(span) = self.span_at(at, end) {
+            out.write_all(&self.block(span.block)?[span.from..span.to])?;
+            at = self.blocks[span.block].start + span.to as u64;
         }
         if at < end {
             let from = (at - self.open_start) as usize;
@@ -299,6 +338,17 @@ mod tests {
         }
         let all = Extent { offset: 0, len: spool.len() };
         assert_eq!(read(&mut spool, all), pieces.concat());
+        // Sealed, every byte can also be read block by block, through `&self`.
+        spool.seal().unwrap();
+        let (mut plain, mut scratch) = (Vec::new(), Vec::new());
+        for (e, p) in extents.iter().zip(&pieces) {
+            let mut got = Vec::new();
+            for span in spool.spans(*e) {
+                spool.read_block(span.block, &mut plain, &mut scratch).unwrap();
+                got.extend_from_slice(&plain[span.from..span.to]);
+            }
+            assert_eq!(&got, p);
+        }
 
         spool.clear().unwrap();
         assert!(spool.is_empty() && !spool.spilled());
