@@ -43,26 +43,25 @@ pub(crate) struct Conn {
 /// The header fields keepscope keeps, filled while the head is parsed.
 #[derive(Default)]
 struct Fields {
-    values: [Option<Text>; 7],
+    values: [Option<Text>; 5],
     /// Field the last header line filled, for obs-fold continuations.
     last: Option<usize>,
 }
 
-/// Slot order of `Fields::values`.
-pub(super) const FIELD_NAMES: [&[u8]; 7] =
-    [b"connection", b"keep-alive", b"expect", b"host", b"upgrade", b"content-length", b"transfer-encoding"];
+/// Slot order of `Fields::values`: the fields the analysis reads or reports (the
+/// framing's and the keep-alive's). Others (Host, Upgrade) are not kept: nothing
+/// reads them, and every request carries a Host.
+pub(super) const FIELD_NAMES: [&[u8]; 5] = [b"connection", b"keep-alive", b"expect", b"content-length", b"transfer-encoding"];
 
 impl HeaderSink for Fields {
     fn header(&mut self, name: &[u8], value: &[u8]) {
         // Most fields of a head are none of ours: the length rules them out cheaply.
         let candidate = match name.len() {
-            4 => 3,
             6 => 2,
-            7 => 4,
             10 if name[0].eq_ignore_ascii_case(&b'c') => 0,
             10 => 1,
-            14 => 5,
-            17 => 6,
+            14 => 3,
+            17 => 4,
             _ => usize::MAX,
         };
         self.last = FIELD_NAMES.get(candidate).filter(|n| is_field_name(name, n)).map(|_| candidate);
@@ -162,7 +161,7 @@ fn parse_request(head: &[u8], notes: FramerNotes<'_>, max_headers: usize) -> Res
     let StartLine::Request(line) = parse_head(head, true, notes, max_headers, &mut f)? else {
         return Err(FramingError::MalformedHead);
     };
-    let [connection, keep_alive, expect, host, upgrade, content_length, transfer_encoding] = f.values;
+    let [connection, keep_alive, expect, content_length, transfer_encoding] = f.values;
     Ok(RequestHead {
         method: text(line.method, COMMON_METHODS),
         uri: lossy(line.target),
@@ -170,8 +169,6 @@ fn parse_request(head: &[u8], notes: FramerNotes<'_>, max_headers: usize) -> Res
         connection,
         keep_alive,
         expect,
-        host,
-        upgrade,
         content_length,
         transfer_encoding,
         head_bytes: head_len_u32(head.len()),
@@ -183,14 +180,13 @@ fn parse_response(head: &[u8], notes: FramerNotes<'_>, max_headers: usize) -> Re
     let StartLine::Status(line) = parse_head(head, false, notes, max_headers, &mut f)? else {
         return Err(FramingError::MalformedHead);
     };
-    let [connection, keep_alive, _expect, _host, upgrade, content_length, transfer_encoding] = f.values;
+    let [connection, keep_alive, _expect, content_length, transfer_encoding] = f.values;
     Ok(ResponseHead {
         status: line.status,
         reason: text(line.reason, COMMON_REASONS),
         version: line.version,
         connection,
         keep_alive,
-        upgrade,
         content_length,
         transfer_encoding,
         head_bytes: head_len_u32(head.len()),
@@ -624,7 +620,6 @@ impl Conn {
                 version: Version::Http09,
                 connection: None,
                 keep_alive: None,
-                upgrade: None,
                 content_length: None,
                 transfer_encoding: None,
                 head_bytes: 0,

@@ -187,8 +187,6 @@ pub struct RequestHead {
     pub connection: Option<Text>,
     pub keep_alive: Option<Text>,
     pub expect: Option<Text>,
-    pub host: Option<Text>,
-    pub upgrade: Option<Text>,
     pub content_length: Option<Text>,
     pub transfer_encoding: Option<Text>,
     /// Bytes of the head, start line through the empty line.
@@ -202,7 +200,6 @@ pub struct ResponseHead {
     pub version: Version,
     pub connection: Option<Text>,
     pub keep_alive: Option<Text>,
-    pub upgrade: Option<Text>,
     pub content_length: Option<Text>,
     pub transfer_encoding: Option<Text>,
     pub head_bytes: u32,

@@ -451,15 +451,15 @@ fn http09_request_and_bare_response() {
 
 #[test]
 fn header_fields_and_line_endings() {
-    let raw: &[u8] = b"\r\n\r\nget /x?\xff HTTP/1.1\nHOST: a\ncOnNeCtIoN: keep-alive\nConnection: Upgrade\nUpgrade: h2c,\n  websocket\nKeep-Alive: timeout=5\nExpect:  100-continue \n\n";
+    let raw: &[u8] = b"\r\n\r\nget /x?\xff HTTP/1.1\nHOST: a\ncOnNeCtIoN: keep-alive\nConnection: Upgrade\nUpgrade: h2c,\n  websocket\nKeep-Alive: timeout=5,\n\t max=9\nExpect:  100-continue \n\n";
     let out = run(&[(C, raw)]);
     let HttpEvent::RequestHead { head, .. } = &out[1] else { panic!("{out:?}") };
     assert_eq!(head.method, "get");
     assert_eq!(head.uri, "/x?\u{fffd}");
-    assert_eq!(head.host.as_deref(), Some("a"));
     assert_eq!(head.connection.as_deref(), Some("keep-alive, Upgrade"));
-    assert_eq!(head.upgrade.as_deref(), Some("h2c, websocket"));
-    assert_eq!(head.keep_alive.as_deref(), Some("timeout=5"));
+    // An obs-fold continues the field before it (the one after an unkept field is
+    // dropped with it).
+    assert_eq!(head.keep_alive.as_deref(), Some("timeout=5, max=9"));
     assert_eq!(head.expect.as_deref(), Some("100-continue"));
     // The empty lines before the request are not part of its head.
     assert_eq!(head.head_bytes as usize, raw.len() - 4);
