@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 
+use crossbeam_channel::{Receiver, Sender};
 use foldhash::fast::RandomState;
 use serde::Serialize;
 
@@ -81,11 +82,12 @@ pub mod fast {
 
     /// A float as serde_json writes it: the shortest decimal that reads back as the
     /// same double. Most floats here are timestamps rounded to microseconds
-    /// (`time::round_us`), and those take a shorter way. Such a value is the double
-    /// nearest to n/10^6; where doubles are less than 10^-6 apart, no other
-    /// decimal of six places or fewer is that near, so n/10^6 written out in
-    /// decimal, without its trailing zeros, is the shortest form, and integers
-    /// write it.
+    /// (`time::round_us`), each the double nearest to n/10^6 for some integer n.
+    /// Below 2^32, neighbouring doubles are less than 10^-6 apart, so no other
+    /// decimal of six places or fewer reads back as that double: n/10^6 in decimal,
+    /// trailing zeros dropped, is the shortest form, and is written here with
+    /// integer arithmetic instead of the general algorithm (checked against
+    /// serde_json by `timestamps_are_written_as_serde_writes_them`).
     fn float(out: &mut Vec<u8>, v: f64) {
         if (1.0..MICROS_EXACT_BELOW).contains(&v) {
             // v is positive: adding a half and truncating rounds it.
@@ -133,7 +135,7 @@ pub mod fast {
         out.extend_from_slice(if v { b"true" } else { b"false" });
     }
 
-    /// Bytes a JSON string holds as they are: printable ASCII but `"` and `\\`.
+    /// Bytes a JSON string holds as they are: printable ASCII other than `"` and `\`.
     const PLAIN: [bool; 256] = {
         let mut plain = [false; 256];
         let mut b = 0x20;
@@ -765,7 +767,7 @@ impl DocumentParts {
         if helper {
             parts.write_with_helper(out)?;
         } else {
-            parts.write(out)?;
+            parts.write(out, None)?;
         }
         out.write_all(&doc[at..])?;
         out.write_all(b"\n")?;
@@ -817,16 +819,29 @@ impl ConnectionsParts<'_> {
         })
     }
 
-    fn write<W: Write>(&self, out: &mut W) -> io::Result<()> {
+    /// Writes the connections out. `helper`: where every second block comes from,
+    /// decompressed (see `write_with_helper`), and where its buffer goes back.
+    fn write<W: Write>(&self, out: &mut W, helper: Option<(&Receiver<io::Result<Vec<u8>>>, &Sender<Vec<u8>>)>) -> io::Result<()> {
+        // Each spool's block at hand, decompressed.
         let (mut plain, mut scratch) = ([Vec::new(), Vec::new()], Vec::new());
         let mut current = [None; 2];
+        let mut blocks = 0usize;
         for step in self.steps() {
             match step {
                 Step::Comma => out.write_all(b",")?,
                 Step::Bytes { spool, span } => {
                     if current[spool] != Some(span.block) {
-                        self.spools[spool].read_block(span.block, &mut plain[spool], &mut scratch)?;
                         current[spool] = Some(span.block);
+                        blocks += 1;
+                        match helper {
+                            Some((ready, spent)) if blocks % 2 == 0 => {
+                                let next = ready.recv().map_err(|_| io::Error::other("the decompressing thread stopped"))??;
+                                let _ = spent.try_send(std::mem::replace(&mut plain[spool], next));
+                            }
+                            _ => {
+                                self.spools[spool].read_block(span.block, &mut plain[spool], &mut scratch)?;
+                            }
+                        }
                     }
                     out.write_all(&plain[spool][span.from..span.to])?;
                 }
@@ -835,8 +850,9 @@ impl ConnectionsParts<'_> {
         Ok(())
     }
 
-    /// `write`, with every other block decompressed ahead on a second thread and
-    /// handed over through a short queue (memory: a few blocks).
+    /// `write`, with every second block (of `blocks`) decompressed ahead on a
+    /// thread of its own and handed over through a short queue (memory: a few
+    /// blocks).
     fn write_with_helper<W: Write>(&self, out: &mut W) -> io::Result<()> {
         std::thread::scope(|scope| {
             let (ready_tx, ready) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(2);
@@ -852,32 +868,11 @@ impl ConnectionsParts<'_> {
                     }
                 }
             });
-            if helper.is_err() {
+            match helper {
+                Ok(_) => self.write(out, Some((&ready, &spent))),
                 // No thread to be had: one does it all.
-                return self.write(out);
+                Err(_) => self.write(out, None),
             }
-            let (mut plain, mut scratch) = ([Vec::new(), Vec::new()], Vec::new());
-            let mut current = [None; 2];
-            let mut blocks = 0usize;
-            for step in self.steps() {
-                match step {
-                    Step::Comma => out.write_all(b",")?,
-                    Step::Bytes { spool, span } => {
-                        if current[spool] != Some(span.block) {
-                            current[spool] = Some(span.block);
-                            blocks += 1;
-                            if blocks % 2 == 1 {
-                                self.spools[spool].read_block(span.block, &mut plain[spool], &mut scratch)?;
-                            } else {
-                                let next = ready.recv().map_err(|_| io::Error::other("the decompressing thread stopped"))??;
-                                let _ = spent.try_send(std::mem::replace(&mut plain[spool], next));
-                            }
-                        }
-                        out.write_all(&plain[spool][span.from..span.to])?;
-                    }
-                }
-            }
-            Ok(())
         })
     }
 }
