@@ -803,16 +803,16 @@ impl ConnectionsParts<'_> {
         })
     }
 
-    /// The blocks `steps` reads, in order: a block each time it moves to another
-    /// block of the same spool (each spool's last block stays at hand, as the
-    /// records' block does while their transactions are read from the other
-    /// spool). The same sequence for the thread that writes and the one that
-    /// helps it, which decompresses the odd ones.
+    /// The blocks `steps` has to decompress, in order: each block it reads that
+    /// is not among the last few it read of the same spool (see `Recent`). The
+    /// same sequence for the thread that writes and the one that helps it, which
+    /// decompresses every second one.
     fn blocks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let mut last = [None; 2];
+        let mut recent: [Recent<()>; 2] = Default::default();
         self.steps().filter_map(move |step| match step {
-            Step::Bytes { spool, span } if last[spool] != Some(span.block) => {
-                last[spool] = Some(span.block);
+            Step::Bytes { spool, span } if !recent[spool].touch(span.block) => {
+                recent[spool].make_room();
+                recent[spool].put(span.block, ());
                 Some((spool, span.block))
             }
             _ => None,
@@ -822,28 +822,34 @@ impl ConnectionsParts<'_> {
     /// Writes the connections out. `helper`: where every second block comes from,
     /// decompressed (see `write_with_helper`), and where its buffer goes back.
     fn write<W: Write>(&self, out: &mut W, helper: Option<(&Receiver<io::Result<Vec<u8>>>, &Sender<Vec<u8>>)>) -> io::Result<()> {
-        // Each spool's block at hand, decompressed.
-        let (mut plain, mut scratch) = ([Vec::new(), Vec::new()], Vec::new());
-        let mut current = [None; 2];
-        let mut blocks = 0usize;
+        let mut recent: [Recent<Vec<u8>>; 2] = Default::default();
+        let mut scratch = Vec::new();
+        let mut misses = 0usize;
         for step in self.steps() {
             match step {
                 Step::Comma => out.write_all(b",")?,
                 Step::Bytes { spool, span } => {
-                    if current[spool] != Some(span.block) {
-                        current[spool] = Some(span.block);
-                        blocks += 1;
-                        match helper {
-                            Some((ready, spent)) if blocks % 2 == 0 => {
-                                let next = ready.recv().map_err(|_| io::Error::other("the decompressing thread stopped"))??;
-                                let _ = spent.try_send(std::mem::replace(&mut plain[spool], next));
+                    let recent = &mut recent[spool];
+                    if !recent.touch(span.block) {
+                        misses += 1;
+                        let evicted = recent.make_room();
+                        let plain = match helper {
+                            Some((ready, spent)) if misses % 2 == 0 => {
+                                let plain = ready.recv().map_err(|_| io::Error::other("the decompressing thread stopped"))??;
+                                if let Some(evicted) = evicted {
+                                    let _ = spent.try_send(evicted);
+                                }
+                                plain
                             }
                             _ => {
-                                self.spools[spool].read_block(span.block, &mut plain[spool], &mut scratch)?;
+                                let mut plain = evicted.unwrap_or_default();
+                                self.spools[spool].read_block(span.block, &mut plain, &mut scratch)?;
+                                plain
                             }
-                        }
+                        };
+                        recent.put(span.block, plain);
                     }
-                    out.write_all(&plain[spool][span.from..span.to])?;
+                    out.write_all(&recent.latest()[span.from..span.to])?;
                 }
             }
         }
@@ -874,6 +880,52 @@ impl ConnectionsParts<'_> {
                 Err(_) => self.write(out, None),
             }
         })
+    }
+}
+
+/// The last few blocks read of a spool (the latest first), with what is kept of
+/// each. Connections are set aside as they end but written in id order, which
+/// differs by the connections open at once: on short connections, reading in id
+/// order goes back and forth between neighbouring blocks, and with only the last
+/// block at hand each block was decompressed eight times over.
+struct Recent<T> {
+    blocks: Vec<(usize, T)>,
+}
+
+/// Blocks `Recent` keeps, per spool (of 256 KiB at most: 1 MiB each).
+const RECENT_BLOCKS: usize = 4;
+
+impl<T> Default for Recent<T> {
+    fn default() -> Self {
+        Recent { blocks: Vec::with_capacity(RECENT_BLOCKS) }
+    }
+}
+
+impl<T> Recent<T> {
+    /// Whether `block` is kept; if so it becomes the latest.
+    fn touch(&mut self, block: usize) -> bool {
+        match self.blocks.iter().position(|(b, _)| *b == block) {
+            Some(at) => {
+                self.blocks[..=at].rotate_right(1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets the oldest block if there is no room for another, and gives back
+    /// what was kept of it.
+    fn make_room(&mut self) -> Option<T> {
+        (self.blocks.len() >= RECENT_BLOCKS).then(|| self.blocks.pop()).flatten().map(|(_, kept)| kept)
+    }
+
+    /// Keeps `block` as the latest (after `make_room`).
+    fn put(&mut self, block: usize, kept: T) {
+        self.blocks.insert(0, (block, kept));
+    }
+
+    fn latest(&self) -> &T {
+        &self.blocks[0].1
     }
 }
 
@@ -1080,6 +1132,26 @@ impl ConnectionSink for JsonDocumentSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_blocks_keep_the_last_few_read() {
+        let mut recent = Recent::<u32>::default();
+        for block in 0..RECENT_BLOCKS {
+            assert!(!recent.touch(block));
+            assert_eq!(recent.make_room(), None);
+            recent.put(block, block as u32 * 10);
+        }
+        // Going back to an older block finds it, and makes it the latest.
+        assert!(recent.touch(0));
+        assert_eq!(*recent.latest(), 0);
+        // The next block read pushes out the one read longest ago (1, not 0).
+        assert!(!recent.touch(RECENT_BLOCKS));
+        assert_eq!(recent.make_room(), Some(10));
+        recent.put(RECENT_BLOCKS, 99);
+        assert_eq!(*recent.latest(), 99);
+        assert!(!recent.touch(1));
+        assert!(recent.touch(0) && recent.touch(2));
+    }
 
     #[test]
     fn escapes_terminal_dangerous_characters_losslessly() {
