@@ -81,20 +81,20 @@ prop_compose! {
     ) -> ConnectionRecord {
         ConnectionRecord {
             id,
-            client: endpoints.0,
-            server: endpoints.1,
+            client: endpoints.0.into(),
+            server: endpoints.1.into(),
             first_ts: times.0,
             last_ts: times.1,
             syn_seen: counts.0 % 2 == 0,
-            protocol: endpoints.2,
+            protocol: endpoints.2.into(),
             transactions,
-            close: Close { by: close_texts.0, how: close_texts.1, ts: times.2, idle_s: times.2, announced: counts.1 % 2 == 0 },
+            close: Close { by: close_texts.0.into(), how: close_texts.1.into(), ts: times.2, idle_s: times.2, announced: counts.1 % 2 == 0 },
             tcp_keepalive: KeepaliveBySide {
                 client: ProbeCount { probes: counts.2, acked: counts.3 },
                 server: ProbeCount::default(),
             },
             missing_bytes: BySide { client: counts.0, server: counts.1 },
-            findings,
+            findings: findings.into_iter().map(Into::into).collect(),
             keepalive_probe_ts: probes
                 .into_iter()
                 .map(|(server, ts, acked)| ProbeMark { by: if server { "server".into() } else { "client".into() }, ts, acked })

@@ -52,8 +52,8 @@ pub const RETIRE_BATCH: usize = 32;
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct TransactionContext {
     pub connection: u64,
-    pub client: String,
-    pub server: String,
+    pub client: crate::http::Text,
+    pub server: crate::http::Text,
 }
 
 /// Idle time (seconds) a persistent connection must have had before a new one from

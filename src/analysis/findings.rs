@@ -267,10 +267,10 @@ pub(crate) fn connection_findings(c: &ConnState, rec: &mut ConnectionRecord) -> 
         push!(kind::UNSOLICITED_RESPONSE, None, "the server sent a response no request was waiting for".into());
     }
 
-    let mut kinds: Vec<String> = Vec::new();
+    let mut kinds: Vec<Text> = Vec::new();
     for f in &out {
-        if !kinds.contains(&f.kind) {
-            kinds.push(f.kind.clone());
+        if !kinds.iter().any(|k| *k == f.kind) {
+            kinds.push(f.kind.as_str().into());
         }
     }
     rec.findings = kinds;

@@ -103,17 +103,19 @@ pub struct ServerFigures {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ConnectionRecord {
     pub id: u64,
-    pub client: String,
-    pub server: String,
+    /// Short text (endpoints, kinds, the protocol's name) is a `Text`: stored in
+    /// place, where a `String` took an allocation each, several per connection.
+    pub client: Text,
+    pub server: Text,
     pub first_ts: f64,
     pub last_ts: f64,
     pub syn_seen: bool,
-    pub protocol: String,
+    pub protocol: Text,
     pub transactions: Vec<Transaction>,
     pub close: Close,
     pub tcp_keepalive: KeepaliveBySide,
     pub missing_bytes: BySide<u64>,
-    pub findings: Vec<String>,
+    pub findings: Vec<Text>,
     /// Probe and close instants for the TUI timeline (extra fields).
     pub keepalive_probe_ts: Vec<ProbeMark>,
     /// Transactions handed on before the connection ended (the analysis retires
@@ -126,7 +128,7 @@ pub struct ConnectionRecord {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ProbeMark {
     /// `client` or `server`: who sent the probe.
-    pub by: String,
+    pub by: Text,
     pub ts: f64,
     pub acked: bool,
 }
@@ -339,9 +341,9 @@ impl TxView<'_> {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Close {
     /// `client`, `server` or `none`.
-    pub by: String,
+    pub by: Text,
     /// `fin`, `rst` or `none`.
-    pub how: String,
+    pub how: Text,
     pub ts: Option<f64>,
     pub idle_s: Option<f64>,
     pub announced: bool,

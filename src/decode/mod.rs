@@ -140,18 +140,19 @@ impl Endpoint {
     /// report names two endpoints per connection, and `to_string` (the formatting
     /// machinery, then a string grown piece by piece) cost more than the rest of a
     /// short connection's record.
-    pub fn to_text(&self) -> String {
+    pub fn to_text(&self) -> crate::http::Text {
         match self.ip {
             IpAddr::V4(a) => {
                 let mut buf = [0u8; V4_TEXT_MAX];
                 let len = v4_text(a, self.port, &mut buf);
-                // Digits, dots and a colon: always UTF-8.
+                // Digits, dots and a colon: always UTF-8, and short enough to be
+                // stored in place.
                 match std::str::from_utf8(&buf[..len]) {
-                    Ok(text) => text.to_owned(),
-                    Err(_) => self.to_string(),
+                    Ok(text) => text.into(),
+                    Err(_) => self.to_string().into(),
                 }
             }
-            IpAddr::V6(_) => self.to_string(),
+            IpAddr::V6(_) => self.to_string().into(),
         }
     }
 }
