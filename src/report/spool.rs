@@ -247,8 +247,12 @@ impl Spool {
         if plain.len() < len {
             plain.resize(len, 0);
         }
-        lz4_flex::block::decompress_into(compressed, &mut plain[..len])
-            .map_err(|e| io::Error::other(format!("spool block does not decompress: {e}")))
+        match lz4_flex::block::decompress_into(compressed, &mut plain[..len]) {
+            Ok(n) if n == len => Ok(n),
+            // `spans` counts on each block's whole length.
+            Ok(n) => Err(io::Error::other(format!("spool block decompresses to {n} bytes, not {len}"))),
+            Err(e) => Err(io::Error::other(format!("spool block does not decompress: {e}"))),
+        }
     }
 
     /// Where the bytes of `extent` are, block by block. Only sealed blocks are
