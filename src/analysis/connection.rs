@@ -640,9 +640,9 @@ fn view_of(tx: &TxState, depth: u64) -> TxView<'_> {
 }
 
 /// Finished transactions of an open connection, handed on by `ConnState::retire` in
-/// the analysis's own form: turning them into report records (`records`) is left to
-/// whoever writes them, which with `--threads 2` is the writer thread. What the
-/// summary needs of them (`facts`) is cheap to read without that.
+/// the analysis's own form: whoever writes them (with `--threads 2`, the writer
+/// thread) reads them through `views`, without making report records of them. What
+/// the summary needs of them (`facts`) is cheap to read directly.
 #[derive(Debug)]
 pub struct RetiredTransactions {
     /// Depth (1-based) of the first.

@@ -892,7 +892,8 @@ struct Recent<T> {
     blocks: Vec<(usize, T)>,
 }
 
-/// Blocks `Recent` keeps, per spool (of 256 KiB at most: 1 MiB each).
+/// Blocks `Recent` keeps, per spool (a records block is 256 KiB; a set-aside
+/// block is one connection's staged run, usually at most 64 KiB and a batch).
 const RECENT_BLOCKS: usize = 4;
 
 impl<T> Default for Recent<T> {
@@ -916,7 +917,10 @@ impl<T> Recent<T> {
     /// Forgets the oldest block if there is no room for another, and gives back
     /// what was kept of it.
     fn make_room(&mut self) -> Option<T> {
-        (self.blocks.len() >= RECENT_BLOCKS).then(|| self.blocks.pop()).flatten().map(|(_, kept)| kept)
+        if self.blocks.len() < RECENT_BLOCKS {
+            return None;
+        }
+        self.blocks.pop().map(|(_, kept)| kept)
     }
 
     /// Keeps `block` as the latest (after `make_room`).
@@ -931,7 +935,7 @@ impl<T> Recent<T> {
 
 /// What the analysis hands to the document's writer.
 enum Part {
-    /// Made into records where they are serialised (the writer thread, if any).
+    /// Read through views where they are serialised (the writer thread, if any).
     Transactions(u64, RetiredTransactions),
     Connection(Box<ConnectionRecord>),
 }
