@@ -203,42 +203,46 @@ impl<S: ConnectionSink> Analyzer<S> {
     }
 
     fn dispatch_http_events(&mut self, id: ConnId) {
-        let mut events = std::mem::take(&mut self.events);
-        for ev in events.drain(..) {
-            if let HttpEvent::RequestHead { index: 0, ts_first, .. } = &ev {
-                if let Some(msg) = self.check_missed_reuse(id, *ts_first) {
-                    if let Some(c) = self.conns.get_mut(&id) {
-                        c.state.early_findings.push((kind::MISSED_REUSE, Some(1), msg));
-                    }
+        // A connection's first request may be a missed reuse. That looks at the
+        // other connections, so it is decided before this one is borrowed, which
+        // is then looked up once for all the events, not once per event.
+        let first_request = self.events.iter().find_map(|ev| match ev {
+            HttpEvent::RequestHead { index: 0, ts_first, .. } => Some(*ts_first),
+            _ => None,
+        });
+        let missed_reuse = first_request.and_then(|ts| self.check_missed_reuse(id, ts));
+        let Some(c) = self.conns.get_mut(&id) else {
+            self.events.clear();
+            return;
+        };
+        if let Some(msg) = missed_reuse {
+            c.state.early_findings.push((kind::MISSED_REUSE, Some(1), msg));
+        }
+        for ev in self.events.drain(..) {
+            let response_end = matches!(ev, HttpEvent::MessageEnd { dir: Dir::ServerToClient, .. });
+            c.state.on_http_event(ev);
+            if response_end && self.sink.wants_transactions() {
+                if let Some(t) = c.state.current_response_tx {
+                    let ctx = TransactionContext {
+                        connection: id,
+                        client: c.state.client.to_text(),
+                        server: c.state.server.to_text(),
+                    };
+                    let tx = c.state.tx_record(t);
+                    self.sink.on_transaction(&ctx, &tx);
                 }
             }
-            let response_end = matches!(ev, HttpEvent::MessageEnd { dir: Dir::ServerToClient, .. });
-            if let Some(c) = self.conns.get_mut(&id) {
-                c.state.on_http_event(ev);
-                if response_end && self.sink.wants_transactions() {
-                    if let Some(t) = c.state.current_response_tx {
-                        let ctx = TransactionContext {
-                            connection: id,
-                            client: c.state.client.to_text(),
-                            server: c.state.server.to_text(),
-                        };
-                        let tx = c.state.tx_record(t);
-                        self.sink.on_transaction(&ctx, &tx);
-                    }
-                }
-                if response_end && self.sink.takes_transactions() {
-                    if let Some(batch) = c.state.retire(self.retire_batch) {
-                        let ctx = TransactionContext {
-                            connection: id,
-                            client: c.state.client.to_text(),
-                            server: c.state.server.to_text(),
-                        };
-                        self.sink.on_transactions(&ctx, batch);
-                    }
+            if response_end && self.sink.takes_transactions() {
+                if let Some(batch) = c.state.retire(self.retire_batch) {
+                    let ctx = TransactionContext {
+                        connection: id,
+                        client: c.state.client.to_text(),
+                        server: c.state.server.to_text(),
+                    };
+                    self.sink.on_transactions(&ctx, batch);
                 }
             }
         }
-        self.events = events;
     }
 
     fn end_connection(&mut self, id: ConnId, ts: Timestamp) {
