@@ -86,9 +86,9 @@ pub struct AnalyzeArgs {
     /// No progress bar on stderr
     #[arg(long)]
     pub no_progress: bool,
-    /// Threads: 1 does everything on one thread; 2 reads the file on a second
-    /// thread while the first analyses (same results). Default: 2 on a machine
-    /// with two cores or more
+    /// Threads: 1 does everything on one thread; 2 reads the file and reassembles
+    /// the TCP streams on a second thread while the first analyses them (same
+    /// results). Default: 2 on a machine with two cores or more
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=2))]
     pub threads: Option<u64>,
     #[command(flatten)]

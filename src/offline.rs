@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use crate::analysis::model::{Report, SourceInfo};
 use crate::analysis::{CollectSink, ConnectionSink};
 use crate::capture::{OfflineSource, PacketSource};
-use crate::decode::{decode, Decoded, TcpSegment};
-use crate::time::Timestamp;
+use crate::decode::decode;
 use crate::cli::{AnalyzeArgs, ColorWhen, TuiArgs};
-use crate::pipeline::{Options, Pipeline};
+use crate::pipeline::{track_packet, Options, Pipeline};
+use crate::tcp::{ConnId, StreamEvent, StreamSink, TcpConfig, TcpTracker};
 use crate::report::json::{JsonDocumentSink, NdjsonSink};
 use crate::report::text;
 use crate::AppError;
@@ -46,8 +46,9 @@ fn progress_bar(source: &OfflineSource, progress: bool) -> Option<indicatif::Pro
 }
 
 /// Reads every packet of `source` through `pipeline`; returns the source section.
-/// `threads` ≥ 2 reads the file on a second thread (see `read_ahead`); the
-/// results are the same either way, since packets reach the pipeline in order.
+/// `threads` ≥ 2 reads the file and runs the TCP stage on a second thread (see
+/// `read_ahead`); the results are the same either way, since the TCP stage's
+/// events reach the analysis in order.
 fn drive<S: ConnectionSink>(
     source: &mut OfflineSource,
     pipeline: &mut Pipeline<S>,
@@ -108,39 +109,61 @@ fn read_inline<S: ConnectionSink>(
     Ok(())
 }
 
-/// Packets decoded on the reader thread, their TCP payloads copied out of
-/// libpcap's buffer into one arena (headers are not copied), so a batch crosses
-/// threads with two allocations that are reused, not one per packet.
+/// What the TCP stage said about a stretch of the input, recorded on the reader
+/// thread: its events in order, the bytes of their byte runs copied into one arena
+/// (everything else in an event is a few words), so a batch crosses threads with
+/// two allocations that are reused, not one per packet.
 struct Batch {
     bytes: Vec<u8>,
-    packets: Vec<BatchedPacket>,
-    /// A read error that ended the input after the packets of this batch.
-    error: Option<crate::capture::CaptureError>,
+    events: Vec<RecordedEvent>,
 }
 
-struct BatchedPacket {
-    ts: Timestamp,
-    wire_len: u32,
-    /// Bytes the capture kept of the packet.
-    captured: u32,
-    /// A TCP segment's payload is `bytes[previous end..end]` and is put back in
-    /// when the packet is replayed (here it is empty).
-    decoded: Decoded<'static>,
+struct RecordedEvent {
+    conn: ConnId,
+    /// A byte run's bytes are `bytes[previous end..end]` and are put back in when
+    /// the event is replayed (here they are empty).
+    event: StreamEvent<'static>,
     end: usize,
+}
+
+impl StreamSink for Batch {
+    fn on_stream_event(&mut self, conn: ConnId, event: StreamEvent<'_>) {
+        use StreamEvent::*;
+        // Every variant but `Data` holds no borrowed bytes; each is rebuilt to
+        // say so to the compiler.
+        let event = match event {
+            Data { dir, ts, bytes } => {
+                self.bytes.extend_from_slice(bytes);
+                Data { dir, ts, bytes: &[] }
+            }
+            Open { client, server, syn_seen, roles_known, ts } => Open { client, server, syn_seen, roles_known, ts },
+            Established { ts } => Established { ts },
+            Missing { dir, ts, offset, len } => Missing { dir, ts, offset, len },
+            KeepAliveProbe { dir, ts } => KeepAliveProbe { dir, ts },
+            KeepAliveAck { dir, ts } => KeepAliveAck { dir, ts },
+            Fin { dir, ts } => Fin { dir, ts },
+            Rst { dir, ts } => Rst { dir, ts },
+            End { ts, reason } => End { ts, reason },
+        };
+        self.events.push(RecordedEvent { conn, event, end: self.bytes.len() });
+    }
 }
 
 /// Bytes per batch: large enough that the channel costs nothing per packet, small
 /// enough that the batches in flight stay a few MB.
 const BATCH_BYTES: usize = 256 * 1024;
-/// Packets per batch at most: headers are not copied, so a batch of small
-/// packets would otherwise hold tens of thousands of them (and fall out of cache).
-const BATCH_PACKETS: usize = 4096;
+/// Events per batch at most (a batch is full at whichever limit comes first).
+const BATCH_EVENTS: usize = 4096;
 /// Batches in flight between the reader and the analysis thread.
 const BATCHES_IN_FLIGHT: usize = 4;
 
-/// Two threads: one reads the file (libpcap, gzip) and decodes the packets into
-/// batches, the calling thread analyses them in the same order. Batches go back to the
-/// reader for reuse, so memory stays at `BATCHES_IN_FLIGHT` batches.
+/// Two threads: one reads the file (libpcap, gzip), decodes the packets and runs
+/// the TCP stage (counting packets, reassembling the streams), recording its
+/// events in batches; the calling thread replays them, in the same order, to the
+/// analysis (HTTP framing and everything after). The split puts about a third of
+/// the work on the reader. Batches go back to the reader for reuse, so memory
+/// stays at `BATCHES_IN_FLIGHT` batches. Connections still open at the end are
+/// finished by the caller (`Pipeline::finish`), on its own thread.
 fn read_ahead<S: ConnectionSink>(
     source: &mut OfflineSource,
     pipeline: &mut Pipeline<S>,
@@ -149,52 +172,47 @@ fn read_ahead<S: ConnectionSink>(
     let (full_tx, full_rx) = crossbeam_channel::bounded::<Batch>(BATCHES_IN_FLIGHT);
     let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Batch>(BATCHES_IN_FLIGHT + 1);
     for _ in 0..BATCHES_IN_FLIGHT {
-        let batch = Batch { bytes: Vec::with_capacity(BATCH_BYTES + 65536), packets: Vec::with_capacity(4096), error: None };
+        let batch = Batch { bytes: Vec::with_capacity(BATCH_BYTES + 65536), events: Vec::with_capacity(BATCH_EVENTS) };
         let _ = empty_tx.send(batch);
     }
-    let mut result = Ok(());
+    // The reader thread works on the TCP stage and the counters as values of its
+    // own, moved out of `pipeline` for the run: left in place, they shared cache
+    // lines with the analysis, which both threads write on every packet, and the
+    // run was slower than with the TCP stage on the analysis thread.
+    let mut tracker = std::mem::replace(&mut pipeline.tracker, TcpTracker::new(TcpConfig::default()));
+    let mut counters = std::mem::take(&mut pipeline.counters);
+    let analyzer = &mut pipeline.analyzer;
+    let mut read_failed = None;
     std::thread::scope(|scope| {
+        let (tracker, counters, read_failed) = (&mut tracker, &mut counters, &mut read_failed);
         scope.spawn(move || {
-            let mut read = 0u64;
             'batches: while let Ok(mut batch) = empty_rx.recv() {
                 batch.bytes.clear();
-                batch.packets.clear();
-                batch.error = None;
+                batch.events.clear();
                 let mut end = false;
-                while batch.bytes.len() < BATCH_BYTES && batch.packets.len() < BATCH_PACKETS {
+                while batch.bytes.len() < BATCH_BYTES && batch.events.len() < BATCH_EVENTS {
                     match source.next_packet() {
                         Ok(Some(pkt)) => {
-                            let decoded = match decode(pkt.link, pkt.data) {
-                                Decoded::Tcp(seg) => {
-                                    batch.bytes.extend_from_slice(seg.payload);
-                                    Decoded::Tcp(TcpSegment { payload: &[], ..seg })
-                                }
-                                Decoded::NotTcp => Decoded::NotTcp,
-                                Decoded::Malformed(e) => Decoded::Malformed(e),
-                            };
-                            batch.packets.push(BatchedPacket {
-                                ts: pkt.ts,
-                                wire_len: pkt.wire_len,
-                                captured: pkt.data.len() as u32,
-                                decoded,
-                                end: batch.bytes.len(),
-                            });
+                            let decoded = decode(pkt.link, pkt.data);
+                            let captured = pkt.data.len();
+                            track_packet(counters, tracker, pkt.ts, pkt.wire_len, captured, decoded, &mut batch);
+                            if let Some(b) = bar.filter(|_| counters.packets.is_multiple_of(PROGRESS_EVERY)) {
+                                b.set_position(source.progress().0);
+                                b.set_message(format!("{} packets", counters.packets));
+                            }
                         }
                         Ok(None) => {
                             end = true;
                             break;
                         }
                         Err(e) => {
-                            batch.error = Some(e);
+                            // The events before it are analysed; then the error is
+                            // reported (`read_error`).
+                            *read_failed = Some(e);
                             end = true;
                             break;
                         }
                     }
-                }
-                read += batch.packets.len() as u64;
-                if let Some(b) = bar {
-                    b.set_position(source.progress().0);
-                    b.set_message(format!("{read} packets"));
                 }
                 if full_tx.send(batch).is_err() || end {
                     break 'batches;
@@ -202,20 +220,15 @@ fn read_ahead<S: ConnectionSink>(
             }
             // Dropping `full_tx` tells the analysis thread the input is over.
         });
-        while let Ok(mut batch) = full_rx.recv() {
+        while let Ok(batch) = full_rx.recv() {
             let mut start = 0;
-            for p in &batch.packets {
-                let decoded = match p.decoded {
-                    Decoded::Tcp(seg) => Decoded::Tcp(TcpSegment { payload: &batch.bytes[start..p.end], ..seg }),
-                    Decoded::NotTcp => Decoded::NotTcp,
-                    Decoded::Malformed(e) => Decoded::Malformed(e),
+            for r in &batch.events {
+                let event = match r.event {
+                    StreamEvent::Data { dir, ts, .. } => StreamEvent::Data { dir, ts, bytes: &batch.bytes[start..r.end] },
+                    other => other,
                 };
-                pipeline.on_decoded(p.ts, p.wire_len, p.captured as usize, decoded);
-                start = p.end;
-            }
-            if let Some(e) = batch.error.take() {
-                result = read_error(e, pipeline.counters.packets);
-                break;
+                analyzer.on_stream_event(r.conn, event);
+                start = r.end;
             }
             // The reader may have stopped already; then the batch is just dropped.
             let _ = empty_tx.send(batch);
@@ -224,7 +237,12 @@ fn read_ahead<S: ConnectionSink>(
         drop(empty_tx);
         drop(full_rx);
     });
-    result
+    pipeline.tracker = tracker;
+    pipeline.counters = counters;
+    match read_failed {
+        Some(e) => read_error(e, pipeline.counters.packets),
+        None => Ok(()),
+    }
 }
 
 /// End of input: finishes the pipeline and builds the source section.
@@ -275,7 +293,8 @@ pub fn analyze_files(
 }
 
 /// `analyze_files` with a choice of threads (1: everything on the calling thread;
-/// 2: the file is read on a second thread). The report is the same either way.
+/// 2: the file is read, and the TCP streams reassembled, on a second thread). The
+/// report is the same either way.
 pub fn analyze_files_threads(
     paths: &[PathBuf],
     filter: Option<&str>,

@@ -1,14 +1,52 @@
 //! Wires the stages for one run: packets → decode → TCP → analysis, with the
 //! counters the report's `source` section needs. Used by offline analysis, the TUI
-//! and live capture alike; packets are processed inline, zero-copy.
+//! and live capture alike; packets are processed inline, zero-copy. (Offline with
+//! two threads, the packet half, `track_packet`, runs on the reader thread: see
+//! `offline::read_ahead`.)
 
 use crate::analysis::model::SourceInfo;
 use crate::analysis::{Analyzer, ConnectionSink};
 use crate::capture::RawPacket;
 use crate::decode::{decode, Decoded};
 use crate::http::HttpConfig;
-use crate::tcp::{TcpConfig, TcpStats, TcpTracker};
+use crate::tcp::{StreamSink, TcpConfig, TcpStats, TcpTracker};
 use crate::time::{round_us, Timestamp};
+
+/// The packet half of the pipeline: counts one captured packet (`captured` of its
+/// `wire_len` bytes, already decoded) and hands a TCP segment to the TCP stage, whose
+/// events go to `sink`. The analysis is the sink, on the same thread
+/// (`Pipeline::on_decoded`), or the offline reader thread records the events for
+/// the analysis thread (`offline::read_ahead`).
+pub fn track_packet(
+    counters: &mut Counters,
+    tracker: &mut TcpTracker,
+    ts: Timestamp,
+    wire_len: u32,
+    captured: usize,
+    decoded: Decoded<'_>,
+    sink: &mut impl StreamSink,
+) {
+    let c = counters;
+    c.packets += 1;
+    c.bytes += wire_len as u64;
+    if (captured as u64) < wire_len as u64 {
+        c.snaplen_truncated += 1;
+    }
+    if c.first_ts.is_none() {
+        c.first_ts = Some(ts);
+    }
+    // Timestamps may go backwards in damaged or merged captures; time in the
+    // analysis never does.
+    c.last_ts = Some(c.last_ts.map_or(ts, |t| t.max(ts)));
+    match decoded {
+        Decoded::Tcp(seg) => {
+            c.tcp_segments += 1;
+            tracker.on_segment(ts, &seg, sink);
+        }
+        Decoded::NotTcp => c.non_tcp += 1,
+        Decoded::Malformed(_) => c.malformed += 1,
+    }
+}
 
 /// Everything configurable about the analysis of a run.
 #[derive(Clone, Debug, Default)]
@@ -52,29 +90,9 @@ impl<S: ConnectionSink> Pipeline<S> {
         self.on_decoded(pkt.ts, pkt.wire_len, pkt.data.len(), decode(pkt.link, pkt.data));
     }
 
-    /// One captured packet (`captured` of its `wire_len` bytes), already decoded
-    /// (the offline reader thread decodes while this thread analyses).
+    /// One captured packet (`captured` of its `wire_len` bytes), already decoded.
     pub fn on_decoded(&mut self, ts: Timestamp, wire_len: u32, captured: usize, decoded: Decoded<'_>) {
-        let c = &mut self.counters;
-        c.packets += 1;
-        c.bytes += wire_len as u64;
-        if (captured as u64) < wire_len as u64 {
-            c.snaplen_truncated += 1;
-        }
-        if c.first_ts.is_none() {
-            c.first_ts = Some(ts);
-        }
-        // Timestamps may go backwards in damaged or merged captures; time in the
-        // analysis never does.
-        c.last_ts = Some(c.last_ts.map_or(ts, |t| t.max(ts)));
-        match decoded {
-            Decoded::Tcp(seg) => {
-                c.tcp_segments += 1;
-                self.tracker.on_segment(ts, &seg, &mut self.analyzer);
-            }
-            Decoded::NotTcp => c.non_tcp += 1,
-            Decoded::Malformed(_) => c.malformed += 1,
-        }
+        track_packet(&mut self.counters, &mut self.tracker, ts, wire_len, captured, decoded, &mut self.analyzer);
     }
 
     /// Ends connections idle for longer than the configured timeout (live mode).

@@ -97,7 +97,7 @@ pub enum EndReason {
 
 /// What the TCP stage tells the next one. Byte runs borrow the packet (in-order
 /// data) or the reassembly buffer (data that waited for a gap): nothing is copied.
-#[derive(Debug)]
+#[derive(Copy, Clone, Debug)]
 pub enum StreamEvent<'a> {
     /// First event of every connection. Roles: the side that sent the SYN is the
     /// client; without a SYN (capture started mid-connection) the lower port is taken
