@@ -189,6 +189,11 @@ fn read_ahead<S: ConnectionSink>(
             'batches: while let Ok(mut batch) = empty_rx.recv() {
                 batch.bytes.clear();
                 batch.events.clear();
+                // One packet may make the TCP stage give up the gaps of many
+                // connections at once (the global out-of-order bound), all of it
+                // into one batch; a batch that grew for that does not stay grown.
+                batch.bytes.shrink_to(BATCH_BYTES + 65536);
+                batch.events.shrink_to(BATCH_EVENTS);
                 let mut end = false;
                 while batch.bytes.len() < BATCH_BYTES && batch.events.len() < BATCH_EVENTS {
                     match source.next_packet() {
