@@ -1,5 +1,6 @@
 //! Scale properties of the whole pipeline, measured with a counting allocator:
-//! - the two-thread reader gives the same JSON document as the single thread;
+//! - the two-thread reader gives the same JSON document as the single thread (on
+//!   the project's captures, a generated one and the shared corpus);
 //! - no allocation per packet on in-order traffic (beyond per-message heads);
 //! - memory does not grow with finished connections in the text / NDJSON modes;
 //! - the heap cost of a kept connection record (TUI) is bounded;
@@ -179,6 +180,49 @@ fn two_threads_give_the_same_document_as_one() {
     assert_eq!(json_of(&both, 1), json_of(&both, 2));
     let doc: serde_json::Value = serde_json::from_str(&json_of(&captures[captures.len() - 1..], 2)).expect("JSON");
     assert_eq!(doc["summary"]["connections"], 4000);
+}
+
+/// Every capture under `dir`, recursively, sorted.
+fn captures_under(dir: &std::path::Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            captures_under(&path, found);
+        } else if path.extension().is_some_and(|x| x == "pcap" || x == "pcapng" || x == "cap") {
+            found.push(path);
+        }
+    }
+    found.sort();
+}
+
+/// The shared corpus holds captures from real networks: loss, reordering,
+/// retransmissions, probes, damaged files. With two threads the TCP stage runs on
+/// the reader thread and its events cross to the analysis in batches; whatever it
+/// says about a capture must come out the same as on one thread (or fail the same).
+#[test]
+fn two_threads_agree_on_the_corpus() {
+    let mut captures = Vec::new();
+    captures_under(&common::corpus_dir(), &mut captures);
+    assert!(captures.len() >= 100, "the shared corpus is beside the repository ({} captures)", captures.len());
+    let report = |path: &PathBuf, threads| {
+        analyze_files_threads(std::slice::from_ref(path), None, &Options::default(), true, false, threads).map(|r| {
+            let mut out = Vec::new();
+            write_document(&mut out, &r).expect("write to a Vec");
+            out
+        })
+    };
+    let mut analysed = 0;
+    for path in &captures {
+        match (report(path, 1), report(path, 2)) {
+            (Ok(one), Ok(two)) => {
+                analysed += 1;
+                assert!(one == two, "{}: --threads 2 differs from --threads 1", path.display());
+            }
+            (Err(one), Err(two)) => assert_eq!(one.message, two.message, "{}", path.display()),
+            (one, two) => panic!("{}: one thread {:?}, two {:?}", path.display(), one.err().map(|e| e.message), two.err().map(|e| e.message)),
+        }
+    }
+    assert!(analysed >= 100, "{analysed} captures analysed");
 }
 
 #[test]
