@@ -63,7 +63,7 @@ pub mod fast {
     use serde_json::ser::{CompactFormatter, Formatter};
 
     use super::write_json;
-    use crate::analysis::model::{RequestView, ResponseView, TxView};
+    use crate::analysis::model::{ConnectionRecord, RequestView, ResponseView, TxView};
 
     /// "00" to "99".
     const DIGIT_PAIRS: [[u8; 2]; 100] = {
@@ -259,6 +259,74 @@ pub mod fast {
         out.push(b'}');
     }
 
+    /// A connection record as `write_json` would write it, with an empty
+    /// `transactions` list, or (`tagged`) as an NDJSON connection line writes it,
+    /// `"type":"connection"` first. Returns the offset just inside the
+    /// `transactions` list, where the connection's transactions go. (Records were
+    /// written by serde, whose escaping formatter looks at every character: on short
+    /// connections that was a third of the writer thread's work.)
+    pub fn connection(out: &mut Vec<u8>, c: &ConnectionRecord, tagged: bool) -> usize {
+        out.extend_from_slice(if tagged { b"{\"type\":\"connection\",\"id\":" } else { b"{\"id\":" });
+        int(out, c.id);
+        out.extend_from_slice(b",\"client\":");
+        string(out, &c.client);
+        out.extend_from_slice(b",\"server\":");
+        string(out, &c.server);
+        out.extend_from_slice(b",\"first_ts\":");
+        float(out, c.first_ts);
+        out.extend_from_slice(b",\"last_ts\":");
+        float(out, c.last_ts);
+        out.extend_from_slice(b",\"syn_seen\":");
+        boolean(out, c.syn_seen);
+        out.extend_from_slice(b",\"protocol\":");
+        string(out, &c.protocol);
+        out.extend_from_slice(b",\"transactions\":[");
+        let inside = out.len();
+        out.extend_from_slice(b"],\"close\":{\"by\":");
+        string(out, &c.close.by);
+        out.extend_from_slice(b",\"how\":");
+        string(out, &c.close.how);
+        out.extend_from_slice(b",\"ts\":");
+        opt_float(out, c.close.ts);
+        out.extend_from_slice(b",\"idle_s\":");
+        opt_float(out, c.close.idle_s);
+        out.extend_from_slice(b",\"announced\":");
+        boolean(out, c.close.announced);
+        for (key, side) in [(&b"},\"tcp_keepalive\":{\"client\":"[..], &c.tcp_keepalive.client), (b"},\"server\":", &c.tcp_keepalive.server)] {
+            out.extend_from_slice(key);
+            out.extend_from_slice(b"{\"probes\":");
+            int(out, side.probes);
+            out.extend_from_slice(b",\"acked\":");
+            int(out, side.acked);
+        }
+        out.extend_from_slice(b"}},\"missing_bytes\":{\"client\":");
+        int(out, c.missing_bytes.client);
+        out.extend_from_slice(b",\"server\":");
+        int(out, c.missing_bytes.server);
+        out.extend_from_slice(b"},\"findings\":[");
+        for (i, kind) in c.findings.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(out, kind);
+        }
+        out.extend_from_slice(b"],\"keepalive_probe_ts\":[");
+        for (i, probe) in c.keepalive_probe_ts.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"by\":");
+            string(out, &probe.by);
+            out.extend_from_slice(b",\"ts\":");
+            float(out, probe.ts);
+            out.extend_from_slice(b",\"acked\":");
+            boolean(out, probe.acked);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        inside
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
@@ -347,6 +415,68 @@ pub mod fast {
             }
         }
 
+        /// An NDJSON connection line as serde writes it.
+        #[derive(serde::Serialize)]
+        struct Tagged<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            #[serde(flatten)]
+            inner: &'a ConnectionRecord,
+        }
+
+        fn record(text: &str, f: f64) -> ConnectionRecord {
+            use crate::analysis::model::{BySide, Close, KeepaliveBySide, ProbeCount, ProbeMark};
+            let t = |s: &str| -> crate::analysis::model::Text { s.into() };
+            ConnectionRecord {
+                id: u64::MAX,
+                client: t(text),
+                server: t("[::1]:8080"),
+                first_ts: 1_700_000_000.123456,
+                last_ts: f,
+                syn_seen: false,
+                protocol: t(text),
+                transactions: Vec::new(),
+                close: Close { by: t(text), how: t("rst"), ts: Some(f), idle_s: None, announced: true },
+                tcp_keepalive: KeepaliveBySide {
+                    client: ProbeCount { probes: 3, acked: 2 },
+                    server: ProbeCount { probes: 0, acked: u64::MAX },
+                },
+                missing_bytes: BySide { client: 1448, server: 0 },
+                findings: vec![t(text), t("incomplete")],
+                keepalive_probe_ts: vec![
+                    ProbeMark { by: t("client"), ts: f, acked: true },
+                    ProbeMark { by: t(text), ts: 1.5, acked: false },
+                ],
+                retired_transactions: 7,
+            }
+        }
+
+        #[test]
+        fn connection_records_are_written_as_serde_writes_them() {
+            let texts = ["127.0.0.1:80", "", "a\"b\\c", "\u{1b}[31m", "é\u{202e}x", "\u{7f}\u{9b}"];
+            let floats = [0.0, 1e-7, 0.001234, 1_795_321_091.267736, 5e300, f64::NAN];
+            let mut records: Vec<ConnectionRecord> =
+                texts.iter().flat_map(|text| floats.iter().map(move |&f| record(text, f))).collect();
+            let mut plain = record("x", 2.0);
+            plain.findings.clear();
+            plain.keepalive_probe_ts.clear();
+            records.push(plain);
+            for c in &records {
+                for tagged in [false, true] {
+                    let mut want = Vec::new();
+                    if tagged {
+                        write_json(&mut want, &Tagged { kind: "connection", inner: c }).unwrap();
+                    } else {
+                        write_json(&mut want, c).unwrap();
+                    }
+                    let mut got = Vec::new();
+                    let inside = connection(&mut got, c, tagged);
+                    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want), "{tagged}");
+                    assert!(got[..inside].ends_with(b",\"transactions\":["), "{}", String::from_utf8_lossy(&got));
+                }
+            }
+        }
+
         #[test]
         fn writes_what_serde_writes() {
             let texts = ["GET", "", "a\"b\\c", "tab\there", "\u{1b}[31m", "é\u{202e}x", "\u{7f}\u{9b}", "keep-alive"];
@@ -378,14 +508,6 @@ pub mod fast {
 pub fn write_document<W: Write>(out: &mut W, report: &Report) -> io::Result<()> {
     write_json(out, report)?;
     out.write_all(b"\n")
-}
-
-#[derive(Serialize)]
-struct Tagged<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(flatten)]
-    inner: &'a T,
 }
 
 #[derive(Serialize)]
@@ -464,9 +586,6 @@ impl OpenRuns {
 const STAGE_MIN: usize = 4 << 10;
 const STAGE_MAX: usize = 64 << 10;
 
-/// Where the transactions go in a serialised connection record.
-const TRANSACTIONS_KEY: &[u8] = b",\"transactions\":[";
-
 impl SetAside {
     /// `limit`: bytes of spool held in memory; the staging buffers take as much
     /// again (tests make both small, to go through the temporary file).
@@ -523,31 +642,27 @@ impl SetAside {
         Ok(())
     }
 
-    /// `value` (a connection record, or one wrapped for NDJSON) as JSON, with the
+    /// `record` as JSON (`tagged`: as an NDJSON connection line), with the
     /// connection's set-aside transactions spliced in before the record's own,
-    /// handed to `emit` piece by piece. The record's `transactions` key is found
-    /// by its exact bytes: string values before it are escaped, so they cannot
-    /// contain it.
+    /// handed to `emit` piece by piece.
     ///
-    /// `value` is serialised with an empty `transactions` list; `own` are the
-    /// record's transactions (those not retired), written by the fast writer after
-    /// the set-aside ones.
-    fn pieces<T: Serialize>(
+    /// `record` is written with an empty `transactions` list (it was taken out);
+    /// `own` are the record's transactions (those not retired), written by the fast
+    /// writer after the set-aside ones.
+    fn pieces(
         &mut self,
-        connection: u64,
-        value: &T,
+        record: &ConnectionRecord,
+        tagged: bool,
         own: &[Transaction],
         emit: &mut dyn FnMut(&mut Spool, Piece<'_>) -> io::Result<()>,
     ) -> io::Result<()> {
+        let connection = record.id;
         self.buf.clear();
-        write_json(&mut self.buf, value)?;
+        let at = fast::connection(&mut self.buf, record, tagged);
         let open = self.open.remove(&connection);
         if open.is_none() && own.is_empty() {
             return emit(&mut self.spool, Piece::Bytes(&self.buf));
         }
-        let at = memchr::memmem::find(&self.buf, TRANSACTIONS_KEY)
-            .ok_or_else(|| io::Error::other("connection record without transactions"))?
-            + TRANSACTIONS_KEY.len();
         emit(&mut self.spool, Piece::Bytes(&self.buf[..at]))?;
         let mut any = false;
         if let Some(open) = open {
@@ -589,9 +704,8 @@ struct NdjsonParts<W> {
 impl<W: Write> NdjsonParts<W> {
     fn write_connection(&mut self, record: &mut ConnectionRecord) -> io::Result<()> {
         let own = std::mem::take(&mut record.transactions);
-        let line = Tagged { kind: "connection", inner: &*record };
         let out = &mut self.out;
-        let written = self.set_aside.pieces(record.id, &line, &own, &mut |spool, piece| match piece {
+        let written = self.set_aside.pieces(record, true, &own, &mut |spool, piece| match piece {
             Piece::Bytes(b) => out.write_all(b),
             Piece::Spooled(e) => spool.copy_to(e, out),
         });
@@ -722,7 +836,7 @@ impl DocumentParts {
         let extents = &mut self.extents;
         // Transactions set aside stay where they are (this `SetAside` never
         // reclaims them); only the record's own bytes are copied.
-        let written = self.set_aside.pieces(record.id, &*record, &own, &mut |_, piece| {
+        let written = self.set_aside.pieces(record, false, &own, &mut |_, piece| {
             match piece {
                 Piece::Bytes(b) => {
                     // Adjacent byte pieces of one record land next to each other;
