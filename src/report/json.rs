@@ -58,7 +58,8 @@ pub fn write_json<W: Write, T: Serialize>(out: &mut W, value: &T) -> io::Result<
 /// same bytes `write_json` gives (tests compare the two over every capture and
 /// over hostile strings), about three times as fast — constant keys are written
 /// as one run of bytes, plain ASCII strings are copied without escaping checks
-/// per character.
+/// per character. Connection records (one per connection, most of the output on
+/// short connections) are written here too.
 pub mod fast {
     use serde_json::ser::{CompactFormatter, Formatter};
 
