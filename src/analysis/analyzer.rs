@@ -2,7 +2,7 @@
 //! connection, and hands each finished connection (record + findings) to a
 //! `ConnectionSink` — the report builder, an NDJSON writer, the live UI.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use foldhash::fast::RandomState;
@@ -94,26 +94,14 @@ struct Conn {
     http: Option<Http1Conn>,
     /// What `http` held for partial heads at the last count (see `keep_head_budget`).
     head_bytes: usize,
-    /// When the connection joined its (client address, server) group, and whether it
-    /// is listed there as idle (see `Analyzer::idle_by_group`).
-    group_seq: u64,
-    idle_listed: bool,
 }
 
 pub struct Analyzer<S: ConnectionSink> {
     http_config: HttpConfig,
     conns: HashMap<ConnId, Conn, RandomState>,
-    /// Per (client address, server endpoint), the open connections that sit idle
-    /// waiting for a next request (`ConnState::is_idle_persistent`), in the order
-    /// they joined the group: to notice a client opening a new connection while one
-    /// of its own sits idle (missed reuse). Only the idle ones are listed, and each
-    /// connection's entry is kept up to date as its state changes, so that neither
-    /// the check nor a connection's end looks through all of a client's connections
-    /// (a proxy with 50,000 connections open to one server took 25 s on 350k packets
-    /// when every first request and every end went through the whole list).
-    idle_by_group: HashMap<(IpAddr, Endpoint), BTreeMap<u64, ConnId>, RandomState>,
-    /// The next `Conn::group_seq`.
-    next_group_seq: u64,
+    /// Open connections per (client address, server endpoint), to notice a client
+    /// opening a new connection while one of its own sits idle (missed reuse).
+    by_client_server: HashMap<(IpAddr, Endpoint), Vec<ConnId>, RandomState>,
     /// Reused buffer for the HTTP stage's events (no allocation per packet).
     events: Vec<HttpEvent>,
     head_budget: HeadBudget,
@@ -130,8 +118,7 @@ impl<S: ConnectionSink> Analyzer<S> {
             head_budget: HeadBudget { total: 0, peak: 0, limit: http_config.max_buffered_total },
             http_config,
             conns: HashMap::default(),
-            idle_by_group: HashMap::default(),
-            next_group_seq: 0,
+            by_client_server: HashMap::default(),
             events: Vec::with_capacity(16),
             sink,
             now: Timestamp::ZERO,
@@ -176,53 +163,16 @@ impl<S: ConnectionSink> Analyzer<S> {
         (state.client.ip, state.server)
     }
 
-    /// `id` (just opened, or with its roles swapped) joins its group, last.
     fn join_group(&mut self, id: ConnId) {
-        let seq = self.next_group_seq;
-        self.next_group_seq += 1;
-        if let Some(c) = self.conns.get_mut(&id) {
-            c.group_seq = seq;
-            c.idle_listed = false;
-        }
-        self.sync_idle(id);
+        let key = Self::group_key(&self.conns[&id].state);
+        self.by_client_server.entry(key).or_default().push(id);
     }
 
-    /// `id` (its `Conn` given, as it may be out of `conns` already) leaves the group
-    /// `key`.
-    fn leave_group(&mut self, c: &mut Conn, key: (IpAddr, Endpoint)) {
-        if !std::mem::take(&mut c.idle_listed) {
-            return;
-        }
-        if let Some(idle) = self.idle_by_group.get_mut(&key) {
-            idle.remove(&c.group_seq);
-            if idle.is_empty() {
-                self.idle_by_group.remove(&key);
-            }
-        }
-    }
-
-    /// Lists or unlists `id` as idle in its group after its state changed. Called
-    /// wherever `is_idle_persistent` can change: after its HTTP events, its first
-    /// FIN or RST, and when it joins a group.
-    fn sync_idle(&mut self, id: ConnId) {
-        if let Some(c) = self.conns.get_mut(&id) {
-            Self::list_idle(&mut self.idle_by_group, id, c);
-        }
-    }
-
-    fn list_idle(idle_by_group: &mut HashMap<(IpAddr, Endpoint), BTreeMap<u64, ConnId>, RandomState>, id: ConnId, c: &mut Conn) {
-        let idle = c.state.is_idle_persistent();
-        if idle == c.idle_listed {
-            return;
-        }
-        c.idle_listed = idle;
-        let key = Self::group_key(&c.state);
-        if idle {
-            idle_by_group.entry(key).or_default().insert(c.group_seq, id);
-        } else if let Some(list) = idle_by_group.get_mut(&key) {
-            list.remove(&c.group_seq);
+    fn leave_group(&mut self, id: ConnId, key: (IpAddr, Endpoint)) {
+        if let Some(list) = self.by_client_server.get_mut(&key) {
+            list.retain(|&c| c != id);
             if list.is_empty() {
-                idle_by_group.remove(&key);
+                self.by_client_server.remove(&key);
             }
         }
     }
@@ -231,10 +181,12 @@ impl<S: ConnectionSink> Analyzer<S> {
     /// client to the same server sitting idle?
     fn check_missed_reuse(&self, id: ConnId, ts: Timestamp) -> Option<String> {
         let key = Self::group_key(&self.conns.get(&id)?.state);
-        let idle = self.idle_by_group.get(&key)?;
-        for other in idle.values().filter(|&&o| o != id) {
+        let others = self.by_client_server.get(&key)?;
+        for other in others.iter().filter(|&&o| o != id) {
             let o = &self.conns.get(other)?.state;
-            debug_assert!(o.is_idle_persistent(), "connection {other} is listed as idle");
+            if !o.is_idle_persistent() {
+                continue;
+            }
             let idle_since = o.txs.last().and_then(|tx| tx.response.as_ref()).and_then(|r| r.end)?;
             // A connection idle for less than this was most likely still being read
             // when the client picked a connection for its next request (pools
@@ -291,7 +243,6 @@ impl<S: ConnectionSink> Analyzer<S> {
                 }
             }
         }
-        Self::list_idle(&mut self.idle_by_group, id, c);
     }
 
     fn end_connection(&mut self, id: ConnId, ts: Timestamp) {
@@ -305,7 +256,7 @@ impl<S: ConnectionSink> Analyzer<S> {
         }
         conn.state.ended = Some(ts);
         let key = Self::group_key(&conn.state);
-        self.leave_group(&mut conn, key);
+        self.leave_group(id, key);
         let mut record = conn.state.to_record();
         let found = findings::connection_findings(&conn.state, &mut record);
         self.sink.on_connection(record, found);
@@ -318,7 +269,7 @@ impl<S: ConnectionSink> StreamSink for Analyzer<S> {
             StreamEvent::Open { client, server, syn_seen, roles_known, ts } => {
                 self.now = self.now.max(ts);
                 let state = ConnState::new(id, client, server, syn_seen, roles_known, ts);
-                self.conns.insert(id, Conn { state, http: None, head_bytes: 0, group_seq: 0, idle_listed: false });
+                self.conns.insert(id, Conn { state, http: None, head_bytes: 0 });
                 self.join_group(id);
             }
             StreamEvent::Established { ts } => {
@@ -344,14 +295,13 @@ impl<S: ConnectionSink> StreamSink for Analyzer<S> {
                         c.state.roles_settled = true;
                     }
                     if swap && c.state.txs.is_empty() && c.state.retired == 0 {
+                        let old_key = (c.state.client.ip, c.state.server);
                         c.state.swap_roles();
                         // Bytes already given to the framer went to the wrong side;
                         // nothing was parsed from them (no transaction yet), so start
                         // the framer afresh.
                         c.http = None;
-                        // Without a transaction it was not listed as idle in its old
-                        // group; it joins the one its swapped roles name.
-                        debug_assert!(!c.idle_listed);
+                        self.leave_group(id, old_key);
                         self.join_group(id);
                         let Some(swapped) = self.conns.get_mut(&id) else { return };
                         c = swapped;
@@ -400,8 +350,6 @@ impl<S: ConnectionSink> StreamSink for Analyzer<S> {
                     self.head_budget.keep(c, ts, &mut self.events);
                     self.dispatch_http_events(id);
                 }
-                // A closing connection is no longer idle (with or without HTTP).
-                self.sync_idle(id);
             }
             StreamEvent::End { ts, reason: _ } => {
                 self.now = self.now.max(ts);
@@ -416,49 +364,6 @@ mod tests {
     use super::*;
     use crate::analysis::CollectSink;
     use std::net::{IpAddr, Ipv4Addr};
-
-    #[test]
-    fn only_idle_connections_are_listed_for_missed_reuse_in_the_order_they_opened() {
-        let mut a = Analyzer::new(HttpConfig::default(), CollectSink::new(false));
-        let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
-        let server = Endpoint { ip, port: 80 };
-        let ms = |m: i64| Timestamp(m * 1_000_000);
-        let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-        let response = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-        let exchange = |a: &mut Analyzer<CollectSink>, id: u64, at: i64| {
-            a.on_stream_event(id, StreamEvent::Data { dir: Dir::ClientToServer, ts: ms(at), bytes: request });
-            a.on_stream_event(id, StreamEvent::Data { dir: Dir::ServerToClient, ts: ms(at + 1), bytes: response });
-        };
-        let listed = |a: &Analyzer<CollectSink>| -> Vec<u64> {
-            a.idle_by_group.values().flat_map(|idle| idle.values().copied()).collect()
-        };
-        for id in 0..3u64 {
-            let client = Endpoint { ip, port: 40_000 + id as u16 };
-            a.on_stream_event(id, StreamEvent::Open { client, server, syn_seen: true, roles_known: true, ts: ms(0) });
-            assert!(!listed(&a).contains(&id), "a connection without an exchange is not idle");
-            exchange(&mut a, id, 10 * id as i64);
-        }
-        assert_eq!(listed(&a), [0, 1, 2]);
-        // Connection 0 is busy again (a request without its answer yet).
-        a.on_stream_event(0, StreamEvent::Data { dir: Dir::ClientToServer, ts: ms(100), bytes: request });
-        assert_eq!(listed(&a), [1, 2]);
-        // A new connection's first request: the first idle one, in the order they
-        // opened, is the one passed over.
-        let client = Endpoint { ip, port: 40_003 };
-        a.on_stream_event(3, StreamEvent::Open { client, server, syn_seen: true, roles_known: true, ts: ms(900) });
-        exchange(&mut a, 3, 1000);
-        let early = &a.conns[&3].state.early_findings;
-        assert_eq!(early.len(), 1);
-        assert!(early[0].2.contains("connection #1 "), "{}", early[0].2);
-        assert_eq!(listed(&a), [1, 2, 3]);
-        // Closing, and ending, take a connection off the list.
-        a.on_stream_event(1, StreamEvent::Fin { dir: Dir::ClientToServer, ts: ms(1100) });
-        assert_eq!(listed(&a), [2, 3]);
-        for id in 0..4u64 {
-            a.on_stream_event(id, StreamEvent::End { ts: ms(2000), reason: crate::tcp::EndReason::EndOfInput });
-        }
-        assert!(a.idle_by_group.is_empty());
-    }
 
     #[test]
     fn partial_heads_share_one_budget() {
