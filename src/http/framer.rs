@@ -5,8 +5,9 @@
 //! What a head *means* (which framing a response gets, pairing, tunnels) needs both
 //! directions and is decided in `conn.rs`; this file only reports "a head is ready".
 
-use memchr::{memchr, memchr_iter};
+use memchr::memchr;
 
+use super::lines::Newlines;
 use super::parse::{check_request_line, check_status_line, parse_start_line, FramerNotes, LineVerdict, ParsedStart};
 use super::{FramingError, Framing, HttpEvent};
 use crate::tcp::Dir;
@@ -395,7 +396,7 @@ impl Framer {
         let base = self.buf.len();
         let mut copied = 0usize;
         let mut end = None;
-        for p in memchr_iter(b'\n', new) {
+        for p in Newlines::new(new) {
             let abs = base + p;
             if abs >= max_head {
                 break;
@@ -705,7 +706,7 @@ mod buffer_tests {
             (&many, Dir::ClientToServer),
         ];
         for (head, dir) in heads {
-            let expected: Vec<u16> = memchr_iter(b'\n', head).skip(1).map(|p| p as u16).collect();
+            let expected: Vec<u16> = memchr::memchr_iter(b'\n', head).skip(1).map(|p| p as u16).collect();
             for cut in 1..head.len() {
                 let mut framer = Framer::new(dir, State::Head);
                 let (n, step) = framer.step_head(&head[..cut], 64 * 1024);

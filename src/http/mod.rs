@@ -9,8 +9,9 @@
 //!
 //! Layout: `parse.rs` holds the nom 8 line parsers (start lines, header fields,
 //! Content-Length), `framer.rs` the per-direction byte machine (head end search,
-//! body counting, chunked decoding, resync), `conn.rs` what needs both directions
-//! (body length per RFC 9112 §6.3, FIFO pairing, tunnels, 100-continue, detection).
+//! body counting, chunked decoding, resync), `lines.rs` the line-end search both of
+//! them use, `conn.rs` what needs both directions (body length per RFC 9112 §6.3,
+//! FIFO pairing, tunnels, 100-continue, detection).
 //!
 //! Behaviour worth knowing when consuming the events:
 //! - **Heads** are found by scanning only newly arrived bytes for line ends; the start
@@ -70,6 +71,7 @@
 
 mod conn;
 mod framer;
+mod lines;
 pub(crate) mod parse;
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,6 @@
 //! `sniff_role`. A head is only handed to `parse_head` once its end has been found, so
 //! it is parsed exactly once.
 
-use memchr::memchr_iter;
 use nom::branch::alt;
 use nom::bytes::{tag, tag_no_case, take_while, take_while1, take_while_m_n};
 use nom::combinator::{map, opt};
@@ -262,7 +261,7 @@ pub(crate) fn parse_head<'a>(
 /// framer's list when it has a whole one, else found by searching.
 enum LineEndsOf<'h, 'e> {
     Known { ends: std::slice::Iter<'e, u16>, offset: usize },
-    Search(memchr::Memchr<'h>),
+    Search(super::lines::Newlines<'h>),
 }
 
 impl<'h, 'e> LineEndsOf<'h, 'e> {
@@ -275,12 +274,12 @@ impl<'h, 'e> LineEndsOf<'h, 'e> {
             // error (see `parse_head`), never a panic.
             Some(ends) => {
                 debug_assert!(
-                    ends.iter().map(|&e| (e as usize).wrapping_sub(offset)).eq(memchr_iter(b'\n', fields)),
+                    ends.iter().map(|&e| (e as usize).wrapping_sub(offset)).eq(memchr::memchr_iter(b'\n', fields)),
                     "the framer's line ends differ from the head's"
                 );
                 LineEndsOf::Known { ends: ends.iter(), offset }
             }
-            None => LineEndsOf::Search(memchr_iter(b'\n', fields)),
+            None => LineEndsOf::Search(super::lines::Newlines::new(fields)),
         }
     }
 }
