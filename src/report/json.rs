@@ -80,17 +80,21 @@ pub mod fast {
     /// Up to 2^32 s (the year 2106) a double's neighbours are less than 10^-6
     /// apart; see `float`.
     const MICROS_EXACT_BELOW: f64 = 4_294_967_296.0;
+    /// Below this serde_json writes an exponent (`9e-6`), so `float` leaves such
+    /// values to it; durations (idle gaps, waits) are mostly above it.
+    const SHORT_WAY_FROM: f64 = 1e-5;
 
     /// A float as serde_json writes it: the shortest decimal that reads back as the
     /// same double. Most floats here are timestamps rounded to microseconds
-    /// (`time::round_us`), each the double nearest to n/10^6 for some integer n.
+    /// (`time::round_us`), each the double nearest to n/10^6 for some integer n;
+    /// so are durations.
     /// Below 2^32, neighbouring doubles are less than 10^-6 apart, so no other
     /// decimal of six places or fewer reads back as that double: n/10^6 in decimal,
     /// trailing zeros dropped, is the shortest form, and is written here with
     /// integer arithmetic instead of the general algorithm (checked against
     /// serde_json by `timestamps_are_written_as_serde_writes_them`).
     fn float(out: &mut Vec<u8>, v: f64) {
-        if (1.0..MICROS_EXACT_BELOW).contains(&v) {
+        if (SHORT_WAY_FROM..MICROS_EXACT_BELOW).contains(&v) {
             // v is positive: adding a half and truncating rounds it.
             let micros = (v * 1e6 + 0.5) as u64;
             if micros as f64 / 1e6 == v {
@@ -396,6 +400,12 @@ pub mod fast {
                     let v = crate::time::round_us(m as f64 / 1e6);
                     assert_eq!(our_float(v), serde_float(v), "{m} µs");
                 }
+            }
+            // Durations below a second, every microsecond of them (the first few
+            // are written with an exponent, by serde).
+            for m in 1..1_000_000u64 {
+                let v = crate::time::round_us(m as f64 / 1e6);
+                assert_eq!(our_float(v), serde_float(v), "{m} µs");
             }
             for v in [
                 1.0,
