@@ -141,7 +141,7 @@ impl Group {
 
 pub struct Analyzer<S: ConnectionSink> {
     http_config: HttpConfig,
-    conns: HashMap<ConnId, Conn, RandomState>,
+    conns: HashMap<ConnId, Box<Conn>, RandomState>,
     /// Open connections per (client address, server endpoint), to notice a client
     /// opening a new connection while one of its own sits idle (missed reuse).
     by_client_server: HashMap<(IpAddr, Endpoint), Group, RandomState>,
@@ -319,7 +319,7 @@ impl<S: ConnectionSink> StreamSink for Analyzer<S> {
             StreamEvent::Open { client, server, syn_seen, roles_known, ts } => {
                 self.now = self.now.max(ts);
                 let state = ConnState::new(id, client, server, syn_seen, roles_known, ts);
-                self.conns.insert(id, Conn { state, http: None, head_bytes: 0, group_seq: 0 });
+                self.conns.insert(id, Box::new(Conn { state, http: None, head_bytes: 0, group_seq: 0 }));
                 self.join_group(id);
             }
             StreamEvent::Established { ts } => {

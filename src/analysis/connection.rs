@@ -417,7 +417,7 @@ impl ConnState {
         while self.tx_of_request.len() < index {
             self.tx_of_request.push(usize::MAX);
         }
-        self.txs.push(TxState {
+        self.push_tx(TxState {
             request: Some(RequestState {
                 ts_first,
                 ts_head,
@@ -450,8 +450,18 @@ impl ConnState {
         }
     }
 
+    /// A connection's first transaction gets room for itself alone: a Vec's first
+    /// growth makes room for four (1.4 KB), and an open connection that has carried
+    /// one request (or a keep-alive one between batches) holds no more than that.
+    fn push_tx(&mut self, tx: TxState) {
+        if self.txs.capacity() == 0 {
+            self.txs.reserve_exact(1);
+        }
+        self.txs.push(tx);
+    }
+
     fn push_orphan(&mut self, ts_first: Timestamp, head: StoredResponse, framing: Framing) -> usize {
-        self.txs.push(TxState {
+        self.push_tx(TxState {
             request: None,
             interim: Vec::new(),
             response: Some(ResponseState { ts_first, head, end: None, body_bytes: 0, framing, complete: false }),
