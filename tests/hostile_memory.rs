@@ -42,3 +42,30 @@ fn hostile_captures_stay_under_100_mb_with_default_settings() {
         std::fs::remove_file(&path).expect("remove capture");
     }
 }
+
+/// What an open connection costs (README, "Memory bounds"): the growth of the
+/// binary's peak RSS from a pool of 2,000 open connections to one of 12,000, over
+/// the 10,000 added. With one finished transaction each, and with 48 each (a
+/// keep-alive connection holds up to a batch of finished transactions until it
+/// hands them on, see `RETIRE_BATCH`).
+#[test]
+fn open_connections_cost_what_the_readme_says() {
+    let dir = TempCaptures::new();
+    for (requests, budget) in [(1u32, 2_800u64), (48, 9_500)] {
+        let mut peaks = Vec::new();
+        for connections in [2_000u32, 12_000] {
+            let path = dir.dir.path().join(format!("pool-{connections}x{requests}.pcap"));
+            open_keepalive(&path, connections, requests);
+            let run = run_measured(&["analyze", "--no-progress", path.to_str().expect("utf-8 path")]);
+            assert_eq!(run.status, 0, "stderr: {}", run.stderr);
+            peaks.push(run.max_rss_bytes);
+            std::fs::remove_file(&path).expect("remove capture");
+        }
+        // The child's figure includes this process's peak (see the module comment):
+        // it must be small beside what is measured.
+        assert!(own_peak_rss() < peaks[0] / 2, "the test process itself must stay small");
+        let per_connection = peaks[1].saturating_sub(peaks[0]) / 10_000;
+        eprintln!("{requests} request(s) each: {per_connection} bytes per open connection");
+        assert!(per_connection <= budget, "{per_connection} bytes per open connection with {requests} request(s) each (budget {budget})");
+    }
+}

@@ -544,8 +544,10 @@ impl ConnState {
         // The batch keeps the allocation the transactions are in, and only the
         // unfinished rest (usually the one being received) moves to a new one: a
         // transaction is a few hundred bytes, and copying every one of them out was
-        // a tenth of this thread's copying on keep-alive connections.
-        let mut rest = Vec::with_capacity(self.txs.capacity());
+        // a tenth of this thread's copying on keep-alive connections. The new one
+        // has room for the next batch, no more: it is what an idle keep-alive
+        // connection holds (with the old capacity, twice that).
+        let mut rest = Vec::with_capacity(self.txs.len() - count + min_batch);
         rest.extend(self.txs.drain(count..));
         let txs = std::mem::replace(&mut self.txs, rest);
         self.retired += count;

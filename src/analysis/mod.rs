@@ -77,7 +77,7 @@ impl ConnectionSink for CollectSink {
         !self.keep_connections
     }
 
-    fn on_transactions(&mut self, connection: &TransactionContext, txs: RetiredTransactions) {
-        self.builder.add_retired(&connection.server, &txs);
+    fn on_transactions(&mut self, _connection: u64, server: &str, txs: RetiredTransactions) {
+        self.builder.add_retired(server, &txs);
     }
 }

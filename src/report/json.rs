@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::spool::{Extent, Span, Spool};
 use crate::analysis::model::{ConnectionRecord, Finding, Report, ServerFigures, SourceInfo, Summary, Transaction, TxView};
-use crate::analysis::{ConnectionSink, ReportBuilder, RetiredTransactions, TransactionContext};
+use crate::analysis::{ConnectionSink, ReportBuilder, RetiredTransactions};
 
 /// Output kept in memory before it goes to a temporary file (see `Spool`).
 pub const SPOOL_MEMORY: usize = 8 << 20;
@@ -804,9 +804,9 @@ impl<W: Write + Send + 'static> ConnectionSink for NdjsonSink<W> {
         true
     }
 
-    fn on_transactions(&mut self, connection: &TransactionContext, txs: RetiredTransactions) {
-        self.builder.add_retired(&connection.server, &txs);
-        self.hand_on(Part::Transactions(connection.connection, txs));
+    fn on_transactions(&mut self, connection: u64, server: &str, txs: RetiredTransactions) {
+        self.builder.add_retired(server, &txs);
+        self.hand_on(Part::Transactions(connection, txs));
     }
 }
 
@@ -1255,9 +1255,9 @@ impl ConnectionSink for JsonDocumentSink {
         true
     }
 
-    fn on_transactions(&mut self, connection: &TransactionContext, txs: RetiredTransactions) {
-        self.builder.add_retired(&connection.server, &txs);
-        self.hand_on(Part::Transactions(connection.connection, txs));
+    fn on_transactions(&mut self, connection: u64, server: &str, txs: RetiredTransactions) {
+        self.builder.add_retired(server, &txs);
+        self.hand_on(Part::Transactions(connection, txs));
     }
 }
 

@@ -254,3 +254,27 @@ pub fn big_heads_then_idle(path: &Path, connections: u32) {
     }
     w.finish();
 }
+
+/// `connections` keep-alive connections, each carrying `requests` requests with
+/// their responses and then left open (no FIN): what a busy load balancer's pool
+/// looks like when the capture stops.
+pub fn open_keepalive(path: &Path, connections: u32, requests: u32) {
+    let server = addr("10.255.0.1:80");
+    let mut w = PcapWriter::create(path);
+    let request = b"GET /pool HTTP/1.1\r\nHost: backend\r\n\r\n";
+    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    for i in 0..connections {
+        let c = client(i);
+        w.segment(c, server, 1000, 0, "S", b"");
+        w.segment(server, c, 5000, 1001, "SA", b"");
+        w.segment(c, server, 1001, 5001, "A", b"");
+        let (mut cseq, mut sseq) = (1001u32, 5001u32);
+        for _ in 0..requests {
+            w.segment(c, server, cseq, sseq, "AP", request);
+            cseq += request.len() as u32;
+            w.segment(server, c, sseq, cseq, "AP", response);
+            sseq += response.len() as u32;
+        }
+    }
+    w.finish();
+}
