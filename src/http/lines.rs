@@ -90,8 +90,9 @@ mod scan {
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-mod scan {
+// Built for the tests everywhere, so that the fallback is checked on x86-64 too.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+mod swar {
     //! Eight bytes at a time in a u64 (SWAR: SIMD within a register).
     pub(super) const CHUNK: usize = 8;
 
@@ -116,6 +117,8 @@ mod scan {
     }
 }
 
+#[cfg(not(target_arch = "x86_64"))]
+use swar as scan;
 use scan::{line_end_bits, CHUNK};
 
 fn line_end_bits_at(bytes: &[u8], at: usize) -> u32 {
@@ -149,6 +152,25 @@ mod tests {
             line.push(b'\n');
             both(&line.repeat(3));
             both(&line[..len]);
+        }
+    }
+
+    #[test]
+    fn the_u64_fallback_marks_exactly_the_line_ends() {
+        let near = [b'\n', 0x0b, 0x09, 0x8a, 0x01, 0x00, 0xff, b'a'];
+        // Every arrangement of bytes around `\n` in value, at every position.
+        for seed in 0..8u32.pow(6) {
+            let mut chunk = [0u8; 8];
+            let mut n = seed;
+            for (i, byte) in chunk.iter_mut().enumerate() {
+                *byte = near[(n % 8) as usize];
+                n /= 8;
+                if i >= 5 {
+                    *byte = near[(seed as usize + i) % 8];
+                }
+            }
+            let expected = chunk.iter().enumerate().filter(|(_, &b)| b == b'\n').fold(0u32, |bits, (i, _)| bits | 1 << i);
+            assert_eq!(swar::line_end_bits(chunk), expected, "{chunk:?}");
         }
     }
 
