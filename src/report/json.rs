@@ -916,6 +916,10 @@ enum Step {
     Bytes { spool: usize, span: Span },
 }
 
+/// The decompressing thread as `ConnectionsParts::write` sees it: blocks coming
+/// (decompressed), and buffers going back to be reused.
+type BlockHelper<'a> = (&'a Receiver<io::Result<Vec<u8>>>, &'a Sender<Vec<u8>>);
+
 impl ConnectionsParts<'_> {
     fn steps(&self) -> impl Iterator<Item = Step> + '_ {
         self.index.iter().enumerate().flat_map(move |(n, &(_, first, count))| {
@@ -946,7 +950,7 @@ impl ConnectionsParts<'_> {
 
     /// Writes the connections out. `helper`: where every second block comes from,
     /// decompressed (see `write_with_helper`), and where its buffer goes back.
-    fn write<W: Write>(&self, out: &mut W, helper: Option<(&Receiver<io::Result<Vec<u8>>>, &Sender<Vec<u8>>)>) -> io::Result<()> {
+    fn write<W: Write>(&self, out: &mut W, helper: Option<BlockHelper<'_>>) -> io::Result<()> {
         let mut recent: [Recent<Vec<u8>>; 2] = Default::default();
         let mut scratch = Vec::new();
         let mut misses = 0usize;
@@ -959,7 +963,7 @@ impl ConnectionsParts<'_> {
                         misses += 1;
                         let evicted = recent.make_room();
                         let plain = match helper {
-                            Some((ready, spent)) if misses % 2 == 0 => {
+                            Some((ready, spent)) if misses.is_multiple_of(2) => {
                                 let plain = ready.recv().map_err(|_| io::Error::other("the decompressing thread stopped"))??;
                                 if let Some(evicted) = evicted {
                                     let _ = spent.try_send(evicted);
