@@ -574,3 +574,44 @@ fn json_document_memory_grows_by_its_index_only() {
     let doc: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
     assert_eq!(doc["connections"].as_array().map(Vec::len), Some(90_000));
 }
+
+/// Short connections (handshake, one request and its response in one segment each,
+/// FINs): what each costs in allocations. The first request head is parsed where it
+/// lies in the packet, like every later one; it used to be copied for protocol
+/// detection and then fed again, which cost three allocations per connection.
+#[test]
+fn short_connections_allocate_a_few_times_each() {
+    let s = addr(SERVER);
+    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    const CONNECTIONS: usize = 3000;
+    let mut frames = Vec::new();
+    for i in 0..CONNECTIONS {
+        let c = addr(&format!("127.0.{}.{}:{}", 1 + i / 250, 1 + i % 250, 20_000 + i));
+        let request = format!("GET /item/{i} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let (ci, si) = (1000u32, 9000u32);
+        let (cs, ss) = (ci + 1 + request.len() as u32, si + 1 + response.len() as u32);
+        frames.push(tcp_frame(Link::Ethernet, c, s, ci, 0, flags("S"), b""));
+        frames.push(tcp_frame(Link::Ethernet, s, c, si, ci + 1, flags("SA"), b""));
+        frames.push(tcp_frame(Link::Ethernet, c, s, ci + 1, si + 1, flags("A"), b""));
+        frames.push(tcp_frame(Link::Ethernet, c, s, ci + 1, si + 1, flags("PA"), request.as_bytes()));
+        frames.push(tcp_frame(Link::Ethernet, s, c, si + 1, cs, flags("PA"), response));
+        frames.push(tcp_frame(Link::Ethernet, c, s, cs, ss, flags("FA"), b""));
+        frames.push(tcp_frame(Link::Ethernet, s, c, ss, cs + 1, flags("FA"), b""));
+        frames.push(tcp_frame(Link::Ethernet, c, s, cs + 1, ss + 1, flags("A"), b""));
+    }
+    let mut pipeline = Pipeline::new(&Options::default(), CollectSink::new(false));
+    // The first thousand warm the tables up; the rest are counted.
+    let warm = 1000 * 8;
+    let mut start = 0;
+    for (i, frame) in frames.iter().enumerate() {
+        if i == warm {
+            start = allocations();
+        }
+        feed(&mut pipeline, i as u64, frame);
+    }
+    let per_connection = (allocations() - start) as f64 / (CONNECTIONS - 1000) as f64;
+    eprintln!("allocations per short connection: {per_connection:.2}");
+    pipeline.finish();
+    assert_eq!(pipeline.analyzer.sink.builder.summary().transactions, CONNECTIONS as u64);
+    assert!(per_connection <= 8.0, "{per_connection:.2} allocations per short connection");
+}

@@ -193,6 +193,13 @@ fn parse_response(head: &[u8], notes: FramerNotes<'_>, max_headers: usize) -> Re
     })
 }
 
+/// Whether `bytes` start with a whole line (within `MAX_CANDIDATE_LINE`) that
+/// `Framer::step_detect` would call HTTP/1.x.
+fn first_line_is_http(bytes: &[u8]) -> bool {
+    memchr::memchr(b'\n', bytes)
+        .is_some_and(|p| p < super::framer::MAX_CANDIDATE_LINE && super::framer::detect(&bytes[..=p]) == Some(Protocol::Http1))
+}
+
 /// Body framing chosen from the length fields (RFC 9112 §6.3 rules 3–6).
 enum LengthRule {
     Chunked,
@@ -318,6 +325,16 @@ impl Conn {
                         // The other direction already showed this is HTTP.
                         f.state = State::Start;
                         self.refeed_buffer(d, out);
+                        continue;
+                    }
+                    if f.buf.is_empty() && self.client_undecided.is_none() && first_line_is_http(bytes) {
+                        // The usual case: the connection's first segment holds a whole
+                        // request line. Deciding from the segment itself, rather than
+                        // from a copy that is then fed again, lets the head be parsed
+                        // in place: no copy and no buffer for it (three allocations
+                        // per connection fewer).
+                        self.set_protocol(Protocol::Http1, ts, out);
+                        self.framers[d].state = State::Start;
                         continue;
                     }
                     let (n, mut verdict) = f.step_detect(bytes);
