@@ -581,27 +581,12 @@ fn json_document_memory_grows_by_its_index_only() {
 /// detection and then fed again, which cost three allocations per connection.
 #[test]
 fn short_connections_allocate_a_few_times_each() {
-    let s = addr(SERVER);
-    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
     const CONNECTIONS: usize = 3000;
-    let mut frames = Vec::new();
-    for i in 0..CONNECTIONS {
-        let c = addr(&format!("127.0.{}.{}:{}", 1 + i / 250, 1 + i % 250, 20_000 + i));
-        let request = format!("GET /item/{i} HTTP/1.1\r\nHost: x\r\n\r\n");
-        let (ci, si) = (1000u32, 9000u32);
-        let (cs, ss) = (ci + 1 + request.len() as u32, si + 1 + response.len() as u32);
-        frames.push(tcp_frame(Link::Ethernet, c, s, ci, 0, flags("S"), b""));
-        frames.push(tcp_frame(Link::Ethernet, s, c, si, ci + 1, flags("SA"), b""));
-        frames.push(tcp_frame(Link::Ethernet, c, s, ci + 1, si + 1, flags("A"), b""));
-        frames.push(tcp_frame(Link::Ethernet, c, s, ci + 1, si + 1, flags("PA"), request.as_bytes()));
-        frames.push(tcp_frame(Link::Ethernet, s, c, si + 1, cs, flags("PA"), response));
-        frames.push(tcp_frame(Link::Ethernet, c, s, cs, ss, flags("FA"), b""));
-        frames.push(tcp_frame(Link::Ethernet, s, c, ss, cs + 1, flags("FA"), b""));
-        frames.push(tcp_frame(Link::Ethernet, c, s, cs + 1, ss + 1, flags("A"), b""));
-    }
+    let frames: Vec<Vec<u8>> = (0..CONNECTIONS).flat_map(|k| conversation(k, 1, false, false)).collect();
+    let per_conversation = frames.len() / CONNECTIONS;
     let mut pipeline = Pipeline::new(&Options::default(), CollectSink::new(false));
     // The first thousand warm the tables up; the rest are counted.
-    let warm = 1000 * 8;
+    let warm = 1000 * per_conversation;
     let mut start = 0;
     for (i, frame) in frames.iter().enumerate() {
         if i == warm {

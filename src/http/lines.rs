@@ -58,19 +58,6 @@ impl Iterator for Newlines<'_> {
     }
 }
 
-/// The `CHUNK` bytes at `at`, with zero bytes (not `\n`) standing in past the end.
-fn chunk_at<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
-    let rest = bytes.get(at..).unwrap_or_default();
-    match rest.first_chunk::<N>() {
-        Some(whole) => *whole,
-        None => {
-            let mut padded = [0u8; N];
-            padded[..rest.len()].copy_from_slice(rest);
-            padded
-        }
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 mod scan {
     //! SSE2, which every x86-64 processor has: sixteen bytes compared at once.
@@ -121,8 +108,19 @@ mod swar {
 use swar as scan;
 use scan::{line_end_bits, CHUNK};
 
+/// `line_end_bits` of the `CHUNK` bytes at `at`; past the end, zero bytes (not
+/// `\n`) stand in.
 fn line_end_bits_at(bytes: &[u8], at: usize) -> u32 {
-    line_end_bits(chunk_at::<CHUNK>(bytes, at))
+    let rest = bytes.get(at..).unwrap_or_default();
+    let chunk = match rest.first_chunk::<CHUNK>() {
+        Some(whole) => *whole,
+        None => {
+            let mut padded = [0u8; CHUNK];
+            padded[..rest.len()].copy_from_slice(rest);
+            padded
+        }
+    };
+    line_end_bits(chunk)
 }
 
 #[cfg(test)]

@@ -67,6 +67,14 @@ impl PcapWriter {
         seq
     }
 
+    /// SYN, SYN-ACK, ACK between `client` and `server` with these initial sequence
+    /// numbers.
+    pub fn handshake(&mut self, client: SocketAddr, server: SocketAddr, client_isn: u32, server_isn: u32) {
+        self.segment(client, server, client_isn, 0, "S", b"");
+        self.segment(server, client, server_isn, client_isn + 1, "SA", b"");
+        self.segment(client, server, client_isn + 1, server_isn + 1, "A", b"");
+    }
+
     pub fn finish(mut self) {
         self.out.flush().expect("flush");
     }
@@ -161,9 +169,7 @@ pub fn gap_flood(path: &Path, connections: u32) {
     let body = vec![b'b'; 60_000];
     for i in 0..connections {
         let c = client(i);
-        w.segment(c, server, 1000, 0, "S", b"");
-        w.segment(server, c, 5000, 1001, "SA", b"");
-        w.segment(c, server, 1001, 5001, "A", b"");
+        w.handshake(c, server, 1000, 5000);
         let after_head = w.stream(c, server, 1001, REQUEST_HEAD);
         // 2,000 bytes never captured, then 60 kB that wait for them.
         w.stream(c, server, after_head.wrapping_add(2000), &body);
@@ -176,9 +182,7 @@ pub fn gap_flood(path: &Path, connections: u32) {
 pub fn endless_head(path: &Path) {
     let (c, server) = (addr("10.0.0.1:40000"), addr("10.0.0.2:80"));
     let mut w = PcapWriter::create(path);
-    w.segment(c, server, 0, 0, "S", b"");
-    w.segment(server, c, 0, 1, "SA", b"");
-    w.segment(c, server, 1, 1, "A", b"");
+    w.handshake(c, server, 0, 0);
     let mut seq = w.stream(c, server, 1, b"GET /endless HTTP/1.1\r\nX-Long: ");
     let chunk = vec![b'a'; 14_000];
     let mut sent = 0usize;
@@ -193,9 +197,7 @@ pub fn endless_head(path: &Path) {
 pub fn million_headers(path: &Path) {
     let (c, server) = (addr("10.0.0.1:40000"), addr("10.0.0.2:80"));
     let mut w = PcapWriter::create(path);
-    w.segment(c, server, 0, 0, "S", b"");
-    w.segment(server, c, 0, 1, "SA", b"");
-    w.segment(c, server, 1, 1, "A", b"");
+    w.handshake(c, server, 0, 0);
     let mut seq = w.stream(c, server, 1, b"GET /many HTTP/1.1\r\nHost: h\r\n");
     // 200 fields per segment, so the test never holds the whole head.
     let mut block = Vec::with_capacity(1400);
@@ -216,9 +218,7 @@ pub fn million_headers(path: &Path) {
 pub fn endless_chunk_digits(path: &Path) {
     let (c, server) = (addr("10.0.0.1:40000"), addr("10.0.0.2:80"));
     let mut w = PcapWriter::create(path);
-    w.segment(c, server, 0, 0, "S", b"");
-    w.segment(server, c, 0, 1, "SA", b"");
-    w.segment(c, server, 1, 1, "A", b"");
+    w.handshake(c, server, 0, 0);
     let cseq = w.stream(c, server, 1, b"GET /chunks HTTP/1.1\r\nHost: h\r\n\r\n");
     let mut sseq = 1u32;
     let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1";
@@ -246,9 +246,7 @@ pub fn big_heads_then_idle(path: &Path, connections: u32) {
     let response = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
     for i in 0..connections {
         let c = client(i);
-        w.segment(c, server, 1000, 0, "S", b"");
-        w.segment(server, c, 5000, 1001, "SA", b"");
-        w.segment(c, server, 1001, 5001, "A", b"");
+        w.handshake(c, server, 1000, 5000);
         let end = w.stream(c, server, 1001, &head);
         w.segment(server, c, 5001, end, "AP", response);
     }
@@ -265,9 +263,7 @@ pub fn open_keepalive(path: &Path, connections: u32, requests: u32) {
     let response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
     for i in 0..connections {
         let c = client(i);
-        w.segment(c, server, 1000, 0, "S", b"");
-        w.segment(server, c, 5000, 1001, "SA", b"");
-        w.segment(c, server, 1001, 5001, "A", b"");
+        w.handshake(c, server, 1000, 5000);
         let (mut cseq, mut sseq) = (1001u32, 5001u32);
         for _ in 0..requests {
             w.segment(c, server, cseq, sseq, "AP", request);
