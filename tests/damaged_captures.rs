@@ -134,3 +134,49 @@ fn captures_cut_anywhere_are_read_up_to_the_cut() {
     }
     assert!(cuts >= 30 * files.len() / 2, "{cuts} cuts");
 }
+
+/// A capture point that reorders packets (a mirror port of a busy switch, a
+/// capture merged from two interfaces) can record a FIN before the last data
+/// segment it ends. The analysis must wait for that segment rather than report its
+/// bytes as not captured and the close as coming straight after the last byte.
+#[test]
+fn a_fin_captured_before_its_last_data_is_analysed_as_sent() {
+    let file = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/captures/http10-keepalive.pcap"));
+    let bytes = std::fs::read(&file).expect("read capture");
+    let boundaries = record_boundaries(&bytes);
+    let records: Vec<&[u8]> = boundaries.windows(2).map(|w| &bytes[w[0]..w[1]]).collect();
+    // (FIN flag, payload length) of a record of this Ethernet capture.
+    let tcp = |record: &[u8]| {
+        let packet = etherparse::SlicedPacket::from_ethernet(&record[16..]).expect("an Ethernet frame");
+        match packet.transport {
+            Some(etherparse::TransportSlice::Tcp(t)) => (t.fin(), t.payload().len()),
+            _ => panic!("a TCP segment"),
+        }
+    };
+    // Frames 21-23: the server's last data (its HTTP/1.0 response body), the
+    // client's ACK of it, the server's FIN. Recorded FIN first, then the other two.
+    assert!(matches!(tcp(records[20]), (false, n) if n > 0), "frame 21 carries data");
+    assert_eq!(tcp(records[21]), (false, 0), "frame 22 is an ACK");
+    assert_eq!(tcp(records[22]), (true, 0), "frame 23 is the FIN");
+    let mut reordered = bytes[..24].to_vec();
+    for i in (0..20).chain([22, 20, 21]).chain(23..records.len()) {
+        reordered.extend_from_slice(records[i]);
+    }
+    assert_eq!(reordered.len(), bytes.len());
+    let tmp = TempCaptures::new();
+    let path = tmp.file("fin-first.pcap", &reordered);
+
+    let json = |path: &Path| -> serde_json::Value {
+        let out = keepscope(&["analyze", "--no-progress", "--json"], path);
+        assert_clean_stderr(&path.display().to_string(), &out);
+        assert_eq!(out.status.code(), Some(0));
+        serde_json::from_slice(&out.stdout).expect("valid JSON")
+    };
+    let (sent, captured) = (json(&file), json(&path));
+    let conn = &captured["connections"][1];
+    assert_eq!(conn["missing_bytes"]["server"], 0, "{conn}");
+    assert!(conn["close"]["idle_s"].as_f64().unwrap() > 0.0, "the FIN came after the body: {conn}");
+    for part in ["summary", "servers", "connections", "findings"] {
+        assert_eq!(captured[part], sent[part], "{part}");
+    }
+}

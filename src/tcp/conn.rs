@@ -31,7 +31,7 @@ pub(crate) struct Half {
     /// This side's own SYN was captured (the ISN may also be inferred from the
     /// peer's SYN-ACK; a SYN arriving after its SYN-ACK is then no retransmission).
     pub syn_seen: bool,
-    /// A FIN was seen (the Fin event was emitted).
+    /// A FIN was seen (its Fin event is emitted, or it is `Conn::held_fin`).
     pub fin: bool,
     /// A RST was seen.
     pub rst: bool,
@@ -73,6 +73,23 @@ pub(crate) struct Conn {
     pub last_seen: Timestamp,
     /// Indexed by `Dir::index()` of the direction the side sends in.
     pub halves: [Half; 2],
+    /// A FIN captured before some of the bytes it ends, not handed on yet.
+    pub held_fin: Option<HeldFin>,
+}
+
+/// A FIN captured before some of the bytes it ends: the capture put the last data
+/// segment after it (reordering on the way to the capture point). Giving the gap
+/// up at once would lose those bytes and cut the last message short, so the FIN is
+/// held until they are delivered, until the peer acknowledges the FIN (they were
+/// sent, just not captured), or until anything else happens on the connection that
+/// must come after it: the peer sending data or its own FIN, a RST, the end. Only
+/// one can be held at a time, since the peer's FIN hands on the one held before it.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct HeldFin {
+    pub dir: Dir,
+    pub seq: SeqNum,
+    /// When it was captured, or the time of data it ends captured after it.
+    pub ts: Timestamp,
 }
 
 impl Conn {
@@ -86,6 +103,7 @@ impl Conn {
             tombstone: false,
             last_seen: ts,
             halves: [Half::default(), Half::default()],
+            held_fin: None,
         }
     }
 

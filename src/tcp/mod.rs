@@ -23,6 +23,11 @@
 //!   started buffering longest ago go first), or the run list is full; these count
 //!   in `gaps_forced`. Also (c) when the peer ACKs past the gap (the bytes were
 //!   received, just not captured), (d) on FIN, RST, connection end and `finish`.
+//! - **A FIN with bytes missing before it** is held (`conn::HeldFin`), not handed
+//!   on: a capture point that reorders packets can record it before the last data
+//!   segment. Its `Fin` comes once those bytes are delivered (with the time of the
+//!   last of them if later than its own), or, with its own time and the gap given
+//!   up, when the peer ACKs it, sends data or its own FIN, on RST and at the end.
 //!   So one `on_segment` call can emit events for the *other* direction (an ACK
 //!   gives up its gaps) and for *other connections* (the global bound).
 //!   `max_buffered_per_conn` bounds the span from the delivery point to the end of
@@ -31,8 +36,9 @@
 //!   rest as `Missing` at once when in order.
 //! - **Event order within one segment:** Open, Established, KeepAliveAck (for the
 //!   peer's probe), Missing/Data of the peer's stream given up by this ACK,
-//!   KeepAliveProbe or this side's Missing/Data, Fin, End. On RST: buffered data of
-//!   both sides, Rst, End.
+//!   KeepAliveProbe or this side's Missing/Data, Fin, End. A segment carrying data,
+//!   FIN or RST first hands on the peer's held FIN. On RST: buffered data of both
+//!   sides, Rst, End.
 //! - **Idle capture start:** a bare 0-byte segment sent before anything is known
 //!   about its side is recognised as a keep-alive probe when the peer's next ACK
 //!   is exactly one past it; its `KeepAliveProbe` (carrying its own timestamp)
@@ -52,7 +58,7 @@ use std::collections::VecDeque;
 
 use crate::decode::{Endpoint, TcpSegment};
 use crate::time::Timestamp;
-use conn::{Conn, FlowKey};
+use conn::{Conn, FlowKey, HeldFin};
 pub use seq::SeqNum;
 use stream::{Ctx, Room};
 
@@ -494,6 +500,13 @@ impl TcpTracker {
         let ack = SeqNum(seg.ack);
         let id = conn.id;
 
+        if seg.payload_len > 0 || f.fin || f.rst {
+            // The peer's held FIN was sent before this segment was: it goes first,
+            // its missing bytes given up, so that who closed first, and what was
+            // sent after a close, read as on the wire.
+            release_fin(conn, dir.flip(), sink, &mut self.stats, &mut self.reserved);
+        }
+
         if f.syn && !f.rst {
             let half = &mut conn.halves[me];
             match half.isn {
@@ -531,6 +544,7 @@ impl TcpTracker {
         if f.rst {
             // What was sent before the reset comes first: give up the gaps and
             // deliver what is buffered, then report the RST.
+            release_fin(conn, dir, sink, &mut self.stats, &mut self.reserved);
             for d in [Dir::ClientToServer, Dir::ServerToClient] {
                 let mut ctx = Ctx {
                     sink: &mut *sink,
@@ -574,7 +588,18 @@ impl TcpTracker {
                 dir: dir.flip(),
                 ts,
             };
-            conn.halves[peer].stream.on_peer_ack(ack, &mut ctx);
+            // An ACK of a held FIN covers its sequence number too, which is no byte.
+            let acked_bytes = match conn.held_fin {
+                Some(held) if held.dir != dir && ack.diff(held.seq) > 0 => held.seq,
+                _ => ack,
+            };
+            conn.halves[peer].stream.on_peer_ack(acked_bytes, &mut ctx);
+            if conn.held_fin.is_some_and(|h| h.dir != dir && conn.halves[peer].stream.delivered_up_to(h.seq)) {
+                release_fin(conn, dir.flip(), sink, &mut self.stats, &mut self.reserved);
+                if self.end_if_both_closed(conn, ts, sink) {
+                    return;
+                }
+            }
             let half = &mut conn.halves[me];
             half.last_ack = Some(half.last_ack.map_or(ack, |a| a.max(ack)));
         }
@@ -633,6 +658,17 @@ impl TcpTracker {
             if out.retransmitted {
                 self.stats.retransmitted_segments += 1;
             }
+            if let Some(held) = conn.held_fin.as_mut().filter(|h| h.dir == dir) {
+                // The FIN ends these bytes: it is reported no earlier.
+                held.ts = held.ts.max(ts);
+                let seq = held.seq;
+                if conn.halves[me].stream.delivered_up_to(seq) {
+                    release_fin(conn, dir, sink, &mut self.stats, &mut self.reserved);
+                    if self.end_if_both_closed(conn, ts, sink) {
+                        return;
+                    }
+                }
+            }
             if out.started_buffering {
                 let half = &mut conn.halves[me];
                 half.buffer_epoch += 1;
@@ -646,25 +682,37 @@ impl TcpTracker {
             let first_fin = !conn.halves[me].fin;
             conn.halves[me].note_sent_up_to(fin_seq + 1);
             if first_fin {
-                let mut ctx = Ctx {
-                    sink: &mut *sink,
-                    stats: &mut self.stats,
-                    reserved: &mut self.reserved,
-                    conn: id,
-                    dir,
-                    ts,
-                };
-                conn.halves[me].stream.on_fin(fin_seq, &mut ctx);
                 conn.halves[me].fin = true;
-                sink.on_stream_event(id, StreamEvent::Fin { dir, ts });
-                if conn.halves[peer].fin {
-                    end_conn(conn, EndReason::Closed, ts, sink, &mut self.stats, &mut self.reserved);
-                    conn.tombstone = true;
+                if !conn.halves[me].stream.delivered_up_to(fin_seq) {
+                    conn.held_fin = Some(HeldFin { dir, seq: fin_seq, ts });
+                } else {
+                    let mut ctx = Ctx {
+                        sink: &mut *sink,
+                        stats: &mut self.stats,
+                        reserved: &mut self.reserved,
+                        conn: id,
+                        dir,
+                        ts,
+                    };
+                    conn.halves[me].stream.on_fin(fin_seq, &mut ctx);
+                    sink.on_stream_event(id, StreamEvent::Fin { dir, ts });
+                    self.end_if_both_closed(conn, ts, sink);
                 }
             } else if wire_len == 0 {
                 self.stats.retransmitted_segments += 1;
             }
         }
+    }
+
+    /// After a FIN was handed on: once both sides' FINs have been, the
+    /// connection ends (returns true; it is a tombstone now).
+    fn end_if_both_closed<S: StreamSink>(&mut self, conn: &mut Conn, ts: Timestamp, sink: &mut S) -> bool {
+        if !(conn.halves[0].fin && conn.halves[1].fin && conn.held_fin.is_none()) {
+            return false;
+        }
+        end_conn(conn, EndReason::Closed, ts, sink, &mut self.stats, &mut self.reserved);
+        conn.tombstone = true;
+        true
     }
 
     fn max_reserve(&self) -> u64 {
@@ -773,7 +821,18 @@ fn is_zero_window_probe(conn: &Conn, me: usize, peer: usize, seq: SeqNum) -> boo
     theirs.window == Some(0) && at_next
 }
 
-/// Gives up both directions' gaps and emits `End`.
+/// Hands on side `dir`'s held FIN, if there is one (`HeldFin`), with its own
+/// time: the bytes still missing before it are given up.
+fn release_fin<S: StreamSink>(conn: &mut Conn, dir: Dir, sink: &mut S, stats: &mut TcpStats, reserved: &mut u64) {
+    let Some(held) = conn.held_fin.filter(|h| h.dir == dir) else { return };
+    conn.held_fin = None;
+    let ts = held.ts;
+    let mut ctx = Ctx { sink: &mut *sink, stats, reserved, conn: conn.id, dir, ts };
+    conn.halves[dir.index()].stream.on_fin(held.seq, &mut ctx);
+    sink.on_stream_event(conn.id, StreamEvent::Fin { dir, ts });
+}
+
+/// Hands on a held FIN, gives up both directions' gaps and emits `End`.
 fn end_conn<S: StreamSink>(
     conn: &mut Conn,
     reason: EndReason,
@@ -782,6 +841,9 @@ fn end_conn<S: StreamSink>(
     stats: &mut TcpStats,
     reserved: &mut u64,
 ) {
+    for dir in [Dir::ClientToServer, Dir::ServerToClient] {
+        release_fin(conn, dir, sink, stats, reserved);
+    }
     for dir in [Dir::ClientToServer, Dir::ServerToClient] {
         let mut ctx = Ctx { sink: &mut *sink, stats: &mut *stats, reserved: &mut *reserved, conn: conn.id, dir, ts };
         conn.halves[dir.index()].stream.close(&mut ctx);

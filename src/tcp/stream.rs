@@ -311,6 +311,13 @@ impl Stream {
         }
     }
 
+    /// Every byte before `seq` has been delivered (or given up), or the stream is
+    /// closed or not started: a FIN at `seq` can be handed on now without giving
+    /// anything up. Otherwise the tracker holds it (`conn::HeldFin`).
+    pub fn delivered_up_to(&self, seq: SeqNum) -> bool {
+        self.closed || !self.started || self.offset_of(seq) <= self.next_offset as i64
+    }
+
     /// FIN at `fin_seq`: the stream ends there. Gaps before it are given up.
     pub fn on_fin<S: StreamSink>(&mut self, fin_seq: SeqNum, ctx: &mut Ctx<'_, S>) {
         if self.closed {

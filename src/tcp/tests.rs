@@ -488,18 +488,90 @@ fn half_close_then_fin_and_the_last_ack_is_absorbed() {
     assert_eq!(run.rec.events.len(), evs.len());
 }
 
-#[test]
-fn fin_gives_up_gaps_before_it() {
-    let p = Pair::new();
+/// The server sends "head", then "mid." and "tail" with its FIN; the capture has
+/// the FIN segment before "mid.". Returns the run after the FIN (clock 5).
+fn fin_before_its_last_data(p: &Pair) -> Run {
     let mut run = Run::new();
-    handshake(&mut run, &p, CISN, SISN);
+    handshake(&mut run, p, CISN, SISN);
     let b = CISN + 1;
     run.feed(p.s(SISN + 1, b, "PA", b"head"));
     run.feed(p.s(SISN + 9, b, "FPA", b"tail"));
+    assert_eq!(run.rec.stream(0, S2C), b"head", "tail waits for the gap");
+    assert!(!run.rec.evs(0).contains(&Ev::Fin(S2C)), "the FIN is held");
+    run
+}
+
+fn fin_ts(run: &Run, dir: Dir) -> Option<Timestamp> {
+    run.rec.events.iter().find(|(_, e, _)| *e == Ev::Fin(dir)).map(|&(_, _, ts)| ts)
+}
+
+#[test]
+fn a_fin_captured_before_the_last_data_waits_for_it() {
+    let p = Pair::new();
+    let mut run = fin_before_its_last_data(&p);
+    run.feed(p.s(SISN + 5, CISN + 1, "PA", b"mid."));
+    assert_eq!(run.rec.stream(0, S2C), b"headmid.tail");
+    assert_eq!(run.rec.evs(0).last(), Some(&Ev::Fin(S2C)));
+    // The FIN ends the bytes captured after it, so it is reported at their time.
+    assert_eq!(fin_ts(&run, S2C), Some(t(6)));
+    let st = run.stats();
+    assert_eq!((st.missing_bytes, st.gaps_forced, st.buffered_bytes), (0, 0, 0));
+    // The client's FIN then ends the connection as usual.
+    run.feed(p.c(CISN + 1, SISN + 14, "FA", b""));
+    assert_eq!(run.rec.evs(0)[run.rec.evs(0).len() - 2..], [Ev::Fin(C2S), Ev::End(EndReason::Closed)]);
+}
+
+#[test]
+fn a_held_fin_gives_its_gap_up_when_the_peer_acks_the_fin() {
+    let p = Pair::new();
+    let mut run = fin_before_its_last_data(&p);
+    // The client received everything up to and including the FIN: "mid." was
+    // just not captured.
+    run.feed(p.c(CISN + 1, SISN + 14, "A", b""));
     assert_eq!(run.rec.stream(0, S2C), b"head????tail");
     assert_eq!(run.rec.evs(0).last(), Some(&Ev::Fin(S2C)));
+    assert_eq!(fin_ts(&run, S2C), Some(t(5)), "the FIN keeps its own time");
+    assert_eq!(run.stats().missing_bytes, 4, "the FIN's sequence number is no missing byte");
     // The late segment is old news now.
-    run.feed(p.s(SISN + 5, b, "PA", b"mid."));
+    run.feed(p.s(SISN + 5, CISN + 1, "PA", b"mid."));
+    assert_eq!(run.rec.stream(0, S2C), b"head????tail");
+}
+
+#[test]
+fn a_held_fin_goes_before_anything_the_peer_sends_next() {
+    let p = Pair::new();
+    let mut run = fin_before_its_last_data(&p);
+    // A request on the connection the server has closed (a stale reuse): the
+    // server's FIN must come before it, with its missing bytes given up.
+    run.feed(p.c(CISN + 1, SISN + 5, "PA", b"GET"));
+    let evs = run.rec.evs(0);
+    let fin = evs.iter().position(|e| *e == Ev::Fin(S2C)).expect("Fin");
+    let request = evs.iter().position(|e| *e == Ev::Data(C2S, b"GET".to_vec())).expect("request");
+    assert!(fin < request, "{evs:?}");
+    assert_eq!(run.rec.stream(0, S2C), b"head????tail");
+    assert_eq!(fin_ts(&run, S2C), Some(t(5)));
+
+    // The peer's FIN likewise: who closed first stays who closed first.
+    let mut run = fin_before_its_last_data(&p);
+    run.feed(p.c(CISN + 1, SISN + 5, "FA", b""));
+    let evs = run.rec.evs(0);
+    assert_eq!(evs[evs.len() - 3..], [Ev::Fin(S2C), Ev::Fin(C2S), Ev::End(EndReason::Closed)]);
+}
+
+#[test]
+fn a_held_fin_is_reported_before_a_reset_or_the_end_of_input() {
+    let p = Pair::new();
+    let mut run = fin_before_its_last_data(&p);
+    run.feed(p.s(SISN + 14, CISN + 1, "R", b""));
+    let evs = run.rec.evs(0);
+    assert_eq!(evs[evs.len() - 3..], [Ev::Fin(S2C), Ev::Rst(S2C), Ev::End(EndReason::Closed)]);
+    assert_eq!(run.rec.stream(0, S2C), b"head????tail");
+
+    let mut run = fin_before_its_last_data(&p);
+    run.finish();
+    let evs = run.rec.evs(0);
+    assert_eq!(evs[evs.len() - 2..], [Ev::Fin(S2C), Ev::End(EndReason::EndOfInput)]);
+    assert_eq!(fin_ts(&run, S2C), Some(t(5)));
     assert_eq!(run.rec.stream(0, S2C), b"head????tail");
 }
 
