@@ -683,19 +683,11 @@ impl TcpTracker {
             conn.halves[me].note_sent_up_to(fin_seq + 1);
             if first_fin {
                 conn.halves[me].fin = true;
-                if !conn.halves[me].stream.delivered_up_to(fin_seq) {
-                    conn.held_fin = Some(HeldFin { dir, seq: fin_seq, ts });
-                } else {
-                    let mut ctx = Ctx {
-                        sink: &mut *sink,
-                        stats: &mut self.stats,
-                        reserved: &mut self.reserved,
-                        conn: id,
-                        dir,
-                        ts,
-                    };
-                    conn.halves[me].stream.on_fin(fin_seq, &mut ctx);
-                    sink.on_stream_event(id, StreamEvent::Fin { dir, ts });
+                // Held (the peer's held FIN, if any, was handed on above), and
+                // handed on at once unless bytes before it are still missing.
+                conn.held_fin = Some(HeldFin { dir, seq: fin_seq, ts });
+                if conn.halves[me].stream.delivered_up_to(fin_seq) {
+                    release_fin(conn, dir, sink, &mut self.stats, &mut self.reserved);
                     self.end_if_both_closed(conn, ts, sink);
                 }
             } else if wire_len == 0 {
