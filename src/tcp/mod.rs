@@ -22,16 +22,17 @@
 //!   connections would exceed `max_buffered_total` (all gaps of the direction that
 //!   started buffering longest ago go first), or the run list is full; these count
 //!   in `gaps_forced`. Also (c) when the peer ACKs past the gap (the bytes were
-//!   received, just not captured), (d) on FIN, RST, connection end and `finish`.
+//!   received, just not captured), (d) on FIN (once handed on: below), RST,
+//!   connection end and `finish`.
+//!   So one `on_segment` call can emit events for the *other* direction (an ACK
+//!   gives up its gaps) and for *other connections* (the global bound).
+//!   `max_buffered_per_conn` bounds the span from the delivery point to the end of
+//!   the furthest buffered byte, which also bounds the bytes held.
 //! - **A FIN with bytes missing before it** is held (`conn::HeldFin`), not handed
 //!   on: a capture point that reorders packets can record it before the last data
 //!   segment. Its `Fin` comes once those bytes are delivered (with the time of the
 //!   last of them if later than its own), or, with its own time and the gap given
 //!   up, when the peer ACKs it, sends data or its own FIN, on RST and at the end.
-//!   So one `on_segment` call can emit events for the *other* direction (an ACK
-//!   gives up its gaps) and for *other connections* (the global bound).
-//!   `max_buffered_per_conn` bounds the span from the delivery point to the end of
-//!   the furthest buffered byte, which also bounds the bytes held.
 //! - **Truncated segments** (snaplen) deliver the captured bytes and report the
 //!   rest as `Missing` at once when in order.
 //! - **Event order within one segment:** Open, Established, KeepAliveAck (for the
@@ -588,13 +589,14 @@ impl TcpTracker {
                 dir: dir.flip(),
                 ts,
             };
+            let peer_fin = conn.held_fin.filter(|h| h.dir != dir);
             // An ACK of a held FIN covers its sequence number too, which is no byte.
-            let acked_bytes = match conn.held_fin {
-                Some(held) if held.dir != dir && ack.diff(held.seq) > 0 => held.seq,
+            let acked_bytes = match peer_fin {
+                Some(held) if ack.diff(held.seq) > 0 => held.seq,
                 _ => ack,
             };
             conn.halves[peer].stream.on_peer_ack(acked_bytes, &mut ctx);
-            if conn.held_fin.is_some_and(|h| h.dir != dir && conn.halves[peer].stream.delivered_up_to(h.seq)) {
+            if peer_fin.is_some_and(|h| conn.halves[peer].stream.delivered_up_to(h.seq)) {
                 release_fin(conn, dir.flip(), sink, &mut self.stats, &mut self.reserved);
                 if self.end_if_both_closed(conn, ts, sink) {
                     return;
@@ -833,8 +835,8 @@ fn end_conn<S: StreamSink>(
     stats: &mut TcpStats,
     reserved: &mut u64,
 ) {
-    for dir in [Dir::ClientToServer, Dir::ServerToClient] {
-        release_fin(conn, dir, sink, stats, reserved);
+    if let Some(held) = conn.held_fin {
+        release_fin(conn, held.dir, sink, stats, reserved);
     }
     for dir in [Dir::ClientToServer, Dir::ServerToClient] {
         let mut ctx = Ctx { sink: &mut *sink, stats: &mut *stats, reserved: &mut *reserved, conn: conn.id, dir, ts };
