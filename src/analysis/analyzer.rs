@@ -271,9 +271,9 @@ impl<S: ConnectionSink> Analyzer<S> {
         if let Some(msg) = missed_reuse {
             c.state.early_findings.push((kind::MISSED_REUSE, Some(1), msg));
         }
-        for ev in self.events.drain(..) {
+        for ev in self.events.iter_mut() {
             let response_end = matches!(ev, HttpEvent::MessageEnd { dir: Dir::ServerToClient, .. });
-            c.state.on_http_event(ev);
+            c.state.take_http_event(ev);
             if response_end && self.sink.wants_transactions() {
                 if let Some(t) = c.state.current_response_tx {
                     let ctx = TransactionContext {
@@ -291,6 +291,7 @@ impl<S: ConnectionSink> Analyzer<S> {
                 }
             }
         }
+        self.events.clear();
     }
 
     fn end_connection(&mut self, id: ConnId, ts: Timestamp) {
@@ -298,9 +299,10 @@ impl<S: ConnectionSink> Analyzer<S> {
         self.head_budget.total -= conn.head_bytes;
         if let Some(http) = conn.http.as_mut() {
             http.finish(ts, &mut self.events);
-            for ev in self.events.drain(..) {
-                conn.state.on_http_event(ev);
+            for ev in self.events.iter_mut() {
+                conn.state.take_http_event(ev);
             }
+            self.events.clear();
         }
         conn.state.ended = Some(ts);
         let key = Self::group_key(&conn.state);
