@@ -627,29 +627,42 @@ fn record_of(tx: &TxState, depth: u64) -> Transaction {
 /// Transaction `tx`, the `depth`-th of its connection, as the report reads it.
 fn view_of(tx: &TxState, depth: u64) -> TxView<'_> {
     let us = |t: Timestamp| round_us(t.as_secs_f64());
-    let request = tx.request.as_ref().map(|r| RequestView {
-        ts: us(r.ts_first),
-        end_ts: r.end.map(us),
-        method: &r.head.method,
-        uri: if r.head.uri.is_empty() { None } else { Some(&r.head.uri) },
-        version: r.head.version.as_str(),
-        connection: r.head.connection.as_deref(),
-        keep_alive: r.head.keep_alive.as_deref(),
-        expect: r.head.expect.as_deref(),
-        body_bytes: r.body_bytes,
-        complete: r.complete,
+    // A message mostly ends in the packet it began in: its end is then its start,
+    // already converted (two floating-point divisions each, which the writer thread
+    // waits on).
+    let start_end = |start: Timestamp, end: Option<Timestamp>| {
+        let first = us(start);
+        (first, end.map(|e| if e == start { first } else { us(e) }))
+    };
+    let request = tx.request.as_ref().map(|r| {
+        let (ts, end_ts) = start_end(r.ts_first, r.end);
+        RequestView {
+            ts,
+            end_ts,
+            method: &r.head.method,
+            uri: if r.head.uri.is_empty() { None } else { Some(&r.head.uri) },
+            version: r.head.version.as_str(),
+            connection: r.head.connection.as_deref(),
+            keep_alive: r.head.keep_alive.as_deref(),
+            expect: r.head.expect.as_deref(),
+            body_bytes: r.body_bytes,
+            complete: r.complete,
+        }
     });
-    let response = tx.response.as_ref().map(|r| ResponseView {
-        ts: us(r.ts_first),
-        end_ts: r.end.map(us),
-        status: if r.head.version == Version::Http09 { None } else { Some(r.head.status) },
-        reason: &r.head.reason,
-        version: r.head.version.as_str(),
-        connection: r.head.connection.as_deref(),
-        keep_alive: r.head.keep_alive.as_deref(),
-        framing: r.framing.as_str(),
-        body_bytes: r.body_bytes,
-        complete: r.complete,
+    let response = tx.response.as_ref().map(|r| {
+        let (ts, end_ts) = start_end(r.ts_first, r.end);
+        ResponseView {
+            ts,
+            end_ts,
+            status: if r.head.version == Version::Http09 { None } else { Some(r.head.status) },
+            reason: &r.head.reason,
+            version: r.head.version.as_str(),
+            connection: r.head.connection.as_deref(),
+            keep_alive: r.head.keep_alive.as_deref(),
+            framing: r.framing.as_str(),
+            body_bytes: r.body_bytes,
+            complete: r.complete,
+        }
     });
     let (outcome, client_wait, server_wait) = expect_outcome(tx);
     TxView {
