@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Whole-run benchmarks (speed and peak memory), all measured in one run:
 #   - the read-and-slice floor (libpcap read + etherparse slicing, nothing else),
+#     plain and with the file opened as keepscope opens it (--as-keepscope-reads:
+#     64 KiB stdio buffer, no stdio lock), which is faster,
 #   - decode + TCP reassembly only (examples/decode_reassemble.rs),
 #   - keepscope analyze --json / --ndjson / text,
 #   - tshark -Y http -T fields … (for the wrk captures; far too slow for millions of
@@ -40,9 +42,10 @@ for f in bench-data/wrk-keepalive.pcap bench-data/wrk-close.pcap "$SYN"; do
     if [ -n "${BENCH_ONLY:-}" ] && [[ " $BENCH_ONLY " != *" $(basename "$f" .pcap) "* ]]; then continue; fi
     name=$(basename "$f" .pcap)
     packets=$($FLOOR "$f" | awk '{print $2}')
-    for run in floor decode-tcp json json-1thread ndjson text tshark; do
+    for run in floor floor-as-keepscope-reads decode-tcp json json-1thread ndjson text tshark; do
         case $run in
             floor) cmd=("$FLOOR" "$f") ;;
+            floor-as-keepscope-reads) cmd=("$FLOOR" --as-keepscope-reads "$f") ;;
             decode-tcp) cmd=(target/release/examples/decode_reassemble "$f") ;;
             json) cmd=("$KS" analyze --json --no-progress "$f") ;;
             json-1thread) cmd=("$KS" analyze --json --no-progress --threads 1 "$f") ;;

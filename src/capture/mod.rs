@@ -24,6 +24,7 @@ mod ng;
 mod offline;
 
 pub use live::{list_interfaces, InterfaceInfo, LiveConfig, LiveSource, PacketWriter};
+pub use offline::open_libpcap_file;
 
 /// One captured frame, borrowed from the reader's buffer until the next call.
 #[derive(Copy, Clone, Debug)]

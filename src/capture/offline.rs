@@ -141,6 +141,17 @@ fn open_buffered(fd: std::os::fd::OwnedFd, buffer: &mut [u8]) -> Result<Capture<
     }
 }
 
+/// A capture file opened as `OfflineSource` opens one (through `open_buffered`),
+/// for the benchmark's read-and-slice floor, so that it can also be measured
+/// reading the way keepscope reads. The buffer goes with the capture and must be
+/// dropped after it (a tuple drops its first field first).
+pub fn open_libpcap_file(path: &Path) -> Result<(Capture<Offline>, Box<[u8]>), String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut read_buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
+    let cap = open_buffered(file.into(), &mut read_buffer)?;
+    Ok((cap, read_buffer))
+}
+
 enum LibpcapStep {
     Packet(PacketMeta),
     End(End),
