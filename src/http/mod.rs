@@ -111,12 +111,17 @@ pub enum Version {
 }
 
 impl Version {
-    /// The version as written (`HTTP/1.1`); the usual ones without allocating.
+    /// The version as written (`HTTP/1.1`); the usual ones without allocating, and
+    /// made at compile time (see `conn::known`: made at run time, the JSON writer
+    /// waited on each).
     pub fn as_str(&self) -> Text {
+        const HTTP09: Text = Text::const_new("HTTP/0.9");
+        const HTTP10: Text = Text::const_new("HTTP/1.0");
+        const HTTP11: Text = Text::const_new("HTTP/1.1");
         match self {
-            Version::Http09 => Text::const_new("HTTP/0.9"),
-            Version::Http10 => Text::const_new("HTTP/1.0"),
-            Version::Http11 => Text::const_new("HTTP/1.1"),
+            Version::Http09 => HTTP09,
+            Version::Http10 => HTTP10,
+            Version::Http11 => HTTP11,
             Version::Other(a, b) => compact_str::format_compact!("HTTP/{a}.{b}"),
         }
     }
