@@ -5,7 +5,7 @@
 //!
 //! With `--as-keepscope-reads`, the file is opened as keepscope opens it (a 64 KiB
 //! stdio buffer instead of glibc's 4 KiB, and no stdio lock on each of libpcap's
-//! two freads per packet), which is about a fifth faster: the floor of reading the
+//! two freads per packet), which is about 30 % faster: the floor of reading the
 //! way keepscope does, beside the floor of plain libpcap.
 //!
 //! usage: cargo run --release --example read_slice_floor [--as-keepscope-reads] FILE

@@ -1,7 +1,8 @@
 //! `OfflineSource`: capture files read one after the other.
 //!
 //! Each file is read by libpcap (pcap and pcapng, zero-copy: a packet borrows
-//! libpcap's buffer) unless libpcap cannot: a pcapng whose interfaces have different
+//! libpcap's buffer; libpcap reads through a FILE* made here, see `open_buffered`)
+//! unless libpcap cannot: a pcapng whose interfaces have different
 //! link types goes to the pcap-parser reader (`ng`), resuming after the packets
 //! libpcap already delivered. A damaged tail ends that file with a warning, and the
 //! next file follows.
