@@ -104,11 +104,13 @@ const FSETLOCKING_BYCALLER: libc::c_int = 2;
 /// libpcap's PCAP_ERRBUF_SIZE.
 const PCAP_ERRBUF_SIZE: usize = 256;
 
-/// Opens `fd` with libpcap at nanosecond precision, reading through `buffer`
-/// (which must outlive the capture). On failure, the descriptor is closed (so a
-/// pump thread writing into it stops instead of blocking forever) and libpcap's
-/// message is returned.
-fn open_buffered(fd: std::os::fd::OwnedFd, buffer: &mut [u8]) -> Result<Capture<Offline>, String> {
+/// Opens `fd` with libpcap at nanosecond precision, reading through a buffer of
+/// `READ_BUFFER` bytes, which is returned with the capture and must be dropped after
+/// it (a tuple drops its first field first). On failure, the descriptor is closed
+/// (so a pump thread writing into it stops instead of blocking forever) and
+/// libpcap's message is returned.
+fn open_buffered(fd: std::os::fd::OwnedFd) -> Result<(Capture<Offline>, Box<[u8]>), String> {
+    let mut buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
     let raw_fd = fd.into_raw_fd();
     // SAFETY: `raw_fd` is an open descriptor we own; the FILE* takes it over.
     let file = unsafe { libc::fdopen(raw_fd, c"r".as_ptr()) };
@@ -121,7 +123,7 @@ fn open_buffered(fd: std::os::fd::OwnedFd, buffer: &mut [u8]) -> Result<Capture<
     let mut errbuf = [0 as libc::c_char; PCAP_ERRBUF_SIZE];
     // SAFETY: `file` is a FILE* nothing has read from yet, as setvbuf requires;
     // `buffer` stays allocated, unmoved on the heap, until after the FILE* is
-    // closed (`LibpcapFile` frees it after its capture). libpcap takes the FILE*
+    // closed (it goes with the capture, see above). libpcap takes the FILE*
     // over on success (pcap_close closes it) and leaves it to us on failure.
     unsafe {
         libc::setvbuf(file, buffer.as_mut_ptr().cast(), libc::_IOFBF, buffer.len());
@@ -133,7 +135,7 @@ fn open_buffered(fd: std::os::fd::OwnedFd, buffer: &mut [u8]) -> Result<Capture<
         match std::ptr::NonNull::new(handle) {
             // The `pcap` crate's `From<NonNull<pcap_t>>`, whose pointee type (its
             // own, private) `cast` takes from that impl.
-            Some(handle) => Ok(Capture::from(handle.cast())),
+            Some(handle) => Ok((Capture::from(handle.cast()), buffer)),
             None => {
                 libc::fclose(file);
                 Err(std::ffi::CStr::from_ptr(errbuf.as_ptr()).to_string_lossy().into_owned())
@@ -142,15 +144,11 @@ fn open_buffered(fd: std::os::fd::OwnedFd, buffer: &mut [u8]) -> Result<Capture<
     }
 }
 
-/// A capture file opened as `OfflineSource` opens one (through `open_buffered`),
-/// for the benchmark's read-and-slice floor, so that it can also be measured
-/// reading the way keepscope reads. The buffer goes with the capture and must be
-/// dropped after it (a tuple drops its first field first).
+/// A capture file opened as `OfflineSource` opens one (`open_buffered`), for the
+/// benchmark's read-and-slice floor, so that it can also be measured reading the
+/// way keepscope reads.
 pub fn open_libpcap_file(path: &Path) -> Result<(Capture<Offline>, Box<[u8]>), String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut read_buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
-    let cap = open_buffered(file.into(), &mut read_buffer)?;
-    Ok((cap, read_buffer))
+    open_buffered(std::fs::File::open(path).map_err(|e| e.to_string())?.into())
 }
 
 enum LibpcapStep {
@@ -168,9 +166,8 @@ impl LibpcapFile {
         format: Format,
         filter: Option<&str>,
     ) -> Result<Result<LibpcapFile, String>, CaptureError> {
-        let mut read_buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
-        let cap = match open_buffered(fd, &mut read_buffer) {
-            Ok(cap) => cap,
+        let (cap, read_buffer) = match open_buffered(fd) {
+            Ok(opened) => opened,
             Err(detail) => {
                 if detail.contains(MIXED_LINK_TYPES) {
                     return Ok(Err(detail));
