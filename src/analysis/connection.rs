@@ -772,8 +772,6 @@ pub(crate) mod tests {
             connection: connection.map(|c| c.to_string().into()),
             keep_alive: None,
             expect: expect.map(|e| e.to_string().into()),
-            content_length: None,
-            transfer_encoding: None,
             head_bytes: 40,
         }
     }
@@ -784,8 +782,6 @@ pub(crate) mod tests {
             version,
             connection: connection.map(|c| c.to_string().into()),
             keep_alive: None,
-            content_length: None,
-            transfer_encoding: None,
             head_bytes: 40,
         }
     }

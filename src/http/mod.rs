@@ -194,8 +194,6 @@ pub struct RequestHead {
     pub connection: Option<Text>,
     pub keep_alive: Option<Text>,
     pub expect: Option<Text>,
-    pub content_length: Option<Text>,
-    pub transfer_encoding: Option<Text>,
     /// Bytes of the head, start line through the empty line.
     pub head_bytes: u32,
 }
@@ -207,8 +205,6 @@ pub struct ResponseHead {
     pub version: Version,
     pub connection: Option<Text>,
     pub keep_alive: Option<Text>,
-    pub content_length: Option<Text>,
-    pub transfer_encoding: Option<Text>,
     pub head_bytes: u32,
 }
 
