@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use super::framer::{Body, Chunk, Decision, Framer, HeadStep, State};
 use super::parse::{chunked_is_final, parse_content_length, parse_head, FramerNotes, HeaderSink, StartLine};
-use super::{Framing, FramingError, HttpConfig, HttpEvent, Protocol, RequestHead, ResponseHead, Text, Version};
+use super::{push_event, Framing, FramingError, HttpConfig, HttpEvent, Protocol, RequestHead, ResponseHead, Text, Version};
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 
@@ -281,7 +281,7 @@ impl Conn {
     pub(crate) fn shed(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
         for framer in &mut self.framers {
             if !framer.buf.is_empty() {
-                out.push(HttpEvent::Error { dir: framer.dir, ts, error: FramingError::HeadTooLong });
+                push_event(out, || HttpEvent::Error { dir: framer.dir, ts, error: FramingError::HeadTooLong });
                 framer.resync(false);
             }
             framer.buf = Vec::new();
@@ -297,7 +297,7 @@ impl Conn {
     fn set_protocol(&mut self, protocol: Protocol, ts: Timestamp, out: &mut Vec<HttpEvent>) {
         if self.protocol != protocol {
             self.protocol = protocol;
-            out.push(HttpEvent::ProtocolDetected { protocol, ts });
+            push_event(out, || HttpEvent::ProtocolDetected { protocol, ts });
         }
     }
 
@@ -516,7 +516,7 @@ impl Conn {
         let expects_continue =
             head.expect.as_deref().is_some_and(|e| e.split(',').any(|v| v.trim().eq_ignore_ascii_case("100-continue")));
         let f = &mut self.framers[CLIENT];
-        out.push(HttpEvent::RequestHead { index, ts_first: f.ts_first, ts_head: ts, head });
+        push_event(out, || HttpEvent::RequestHead { index, ts_first: f.ts_first, ts_head: ts, head });
         while self.pending.len() > self.config.max_pending_requests {
             self.pending.pop_front();
             f.error(ts, FramingError::TooManyPending, out);
@@ -565,16 +565,16 @@ impl Conn {
             // Interim: answers the oldest waiting request without consuming it, and
             // has no body and no end event.
             let answers = self.pending.front().map(|p| p.index);
-            out.push(HttpEvent::ResponseHead { answers, interim: true, ts_first, ts_head: ts, head });
+            push_event(out, || HttpEvent::ResponseHead { answers, interim: true, ts_first, ts_head: ts, head });
             if answers.is_none() {
-                out.push(HttpEvent::Error { dir: Dir::ServerToClient, ts, error: FramingError::UnsolicitedResponse });
+                push_event(out, || HttpEvent::Error { dir: Dir::ServerToClient, ts, error: FramingError::UnsolicitedResponse });
             }
             return;
         }
         let request = self.pending.pop_front();
-        out.push(HttpEvent::ResponseHead { answers: request.as_ref().map(|r| r.index), interim: false, ts_first, ts_head: ts, head });
+        push_event(out, || HttpEvent::ResponseHead { answers: request.as_ref().map(|r| r.index), interim: false, ts_first, ts_head: ts, head });
         if request.is_none() {
-            out.push(HttpEvent::Error { dir: Dir::ServerToClient, ts, error: FramingError::UnsolicitedResponse });
+            push_event(out, || HttpEvent::Error { dir: Dir::ServerToClient, ts, error: FramingError::UnsolicitedResponse });
         }
         if let Some(r) = &request {
             let client = &mut self.framers[CLIENT];
@@ -652,7 +652,7 @@ impl Conn {
     fn http09_response(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
         self.response_seen = true;
         let request = self.pending.pop_front();
-        out.push(HttpEvent::ResponseHead {
+        push_event(out, || HttpEvent::ResponseHead {
             answers: request.map(|r| r.index),
             interim: false,
             ts_first: ts,
@@ -699,7 +699,7 @@ impl Conn {
                 let done = *remaining == 0;
                 if !f.body_started {
                     f.body_started = true;
-                    out.push(HttpEvent::BodyStart { dir, ts });
+                    push_event(out, || HttpEvent::BodyStart { dir, ts });
                 }
                 f.last_ts = ts;
                 if done {
@@ -715,7 +715,7 @@ impl Conn {
                 f.body_bytes += len;
                 if !f.body_started {
                     f.body_started = true;
-                    out.push(HttpEvent::BodyStart { dir, ts });
+                    push_event(out, || HttpEvent::BodyStart { dir, ts });
                 }
                 f.last_ts = ts;
             }
