@@ -301,7 +301,7 @@ impl ConnState {
     pub fn take_http_event(&mut self, event: &mut HttpEvent) {
         match *event {
             HttpEvent::RequestHead { index, ts_first, ts_head, ref mut head } => {
-                self.on_request(index, ts_first, ts_head, StoredRequest::take(head));
+                self.on_request(index, ts_first, ts_head, head);
             }
             HttpEvent::ResponseHead { answers, interim, ts_first, ts_head: _, ref mut head } => {
                 let head = StoredResponse::take(head);
@@ -401,7 +401,9 @@ impl ConnState {
         self.tx_of_request.get((index as usize).checked_sub(self.request_base)?).copied()
     }
 
-    fn on_request(&mut self, index: u64, ts_first: Timestamp, ts_head: Timestamp, head: StoredRequest) {
+    /// A request head, whose text is taken out of `head` straight into the new
+    /// transaction (see `push_tx`).
+    fn on_request(&mut self, index: u64, ts_first: Timestamp, ts_head: Timestamp, head: &mut RequestHead) {
         self.note_http_byte(ts_first);
         if self.protocol == Protocol::Unknown {
             self.protocol = Protocol::Http1;
@@ -431,7 +433,7 @@ impl ConnState {
             request: Some(RequestState {
                 ts_first,
                 ts_head,
-                head,
+                head: StoredRequest::take(head),
                 body_start: None,
                 end: None,
                 body_bytes: 0,
