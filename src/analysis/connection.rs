@@ -705,10 +705,15 @@ pub struct RetiredTransactions {
 }
 
 impl RetiredTransactions {
-    /// The transactions as the report reads them, in order (`TxView::to_record`
-    /// makes records of them).
-    pub fn views(&self) -> impl Iterator<Item = TxView<'_>> {
-        self.txs.iter().zip(self.first_depth..).map(|(tx, depth)| view_of(tx, depth))
+    /// Hands `f` the transactions as the report reads them, in order
+    /// (`TxView::to_record` makes records of them). Each view is made where `f`
+    /// reads it: an iterator of views moved each one (over 200 bytes) through its
+    /// adapters, and that copy's wide loads waited on the narrow stores that had
+    /// just made the view (perf: 5 % of the JSON writer's time).
+    pub fn for_each_view(&self, mut f: impl FnMut(&TxView<'_>)) {
+        for (tx, depth) in self.txs.iter().zip(self.first_depth..) {
+            f(&view_of(tx, depth));
+        }
     }
 
     /// What the summary folds, read straight from the transactions; the same as

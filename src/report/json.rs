@@ -11,7 +11,7 @@ use foldhash::fast::RandomState;
 use serde::Serialize;
 
 use super::spool::{Extent, Span, Spool};
-use crate::analysis::model::{ConnectionRecord, Finding, Report, ServerFigures, SourceInfo, Summary, Transaction, TxView};
+use crate::analysis::model::{ConnectionRecord, Finding, Report, ServerFigures, SourceInfo, Summary, Transaction};
 use crate::analysis::{ConnectionSink, ReportBuilder, RetiredTransactions};
 
 /// Output kept in memory before it goes to a temporary file (see `Spool`).
@@ -747,7 +747,7 @@ impl SetAside {
         }
     }
 
-    fn add<'t>(&mut self, connection: u64, txs: impl Iterator<Item = TxView<'t>>) -> io::Result<()> {
+    fn add(&mut self, connection: u64, txs: &RetiredTransactions) -> io::Result<()> {
         // Each buffer reserves half a chunk more than a chunk (below): two chunks
         // per connection fit in the limit.
         let chunk = (self.staging_limit / (2 * (self.open.len() + 1))).clamp(STAGE_MIN, STAGE_MAX).min(self.staging_limit / 4).max(1);
@@ -758,12 +758,14 @@ impl SetAside {
             // is not grown (and copied) step by step.
             open.staged.reserve(chunk + chunk / 2);
         }
-        for (i, tx) in txs.enumerate() {
-            if i > 0 || !open.is_empty() {
+        let mut first = open.is_empty();
+        txs.for_each_view(|tx| {
+            if !first {
                 open.staged.push(b',');
             }
-            fast::transaction(&mut open.staged, &tx);
-        }
+            first = false;
+            fast::transaction(&mut open.staged, tx);
+        });
         if open.staged.len() >= chunk {
             Self::to_spool(&mut self.spool, open)?;
         }
@@ -865,7 +867,7 @@ impl<W: Write> NdjsonParts<W> {
 impl<W: Write + Send + 'static> PartWriter for NdjsonParts<W> {
     fn add(&mut self, part: &mut Part) -> io::Result<()> {
         match part {
-            Part::Transactions(connection, txs) => self.set_aside.add(*connection, txs.views()),
+            Part::Transactions(connection, txs) => self.set_aside.add(*connection, txs),
             Part::Connection(record) => self.write_connection(record),
         }
     }
@@ -970,7 +972,7 @@ impl DocumentParts {
 
     fn add(&mut self, part: &mut Part) -> io::Result<()> {
         match part {
-            Part::Transactions(connection, txs) => self.set_aside.add(*connection, txs.views()),
+            Part::Transactions(connection, txs) => self.set_aside.add(*connection, txs),
             Part::Connection(record) => self.add_connection(record),
         }
     }
