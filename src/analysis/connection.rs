@@ -554,7 +554,9 @@ impl ConnState {
             return None;
         }
         let first_depth = self.retired as u64 + 1;
+        let mut any_heap = false;
         for (i, tx) in self.txs[..count].iter().enumerate() {
+            any_heap |= owns_heap(tx);
             let cut = tx.request.as_ref().is_some_and(|r| !r.complete) || tx.response.as_ref().is_some_and(|r| !r.complete);
             self.retired_cut |= cut;
             let (outcome, client_wait, server_wait) = expect_outcome(tx);
@@ -582,7 +584,7 @@ impl ConnState {
         let gone = self.tx_of_request.iter().take(self.tx_of_request.len().saturating_sub(1)).take_while(|&&t| t < self.retired).count();
         self.tx_of_request.drain(..gone);
         self.request_base += gone;
-        Some(RetiredTransactions { first_depth, txs })
+        Some(RetiredTransactions { first_depth, txs, owns_heap: any_heap })
     }
 
     /// Transaction number `t` (0-based, counting retired ones) in report form.
@@ -695,13 +697,50 @@ fn view_of(tx: &TxState, depth: u64) -> TxView<'_> {
 
 /// Finished transactions of an open connection, handed on by `ConnState::retire` in
 /// the analysis's own form: whoever writes them (with `--threads 2`, the writer
-/// thread) reads them through `views`, without making report records of them. What
+/// thread) reads them through `for_each_view`, without making report records of them. What
 /// the summary needs of them (`facts`) is cheap to read directly.
 #[derive(Debug)]
 pub struct RetiredTransactions {
     /// Depth (1-based) of the first.
     first_depth: u64,
     txs: Vec<TxState>,
+    /// Whether any of them owns memory of its own (see `owns_heap`).
+    owns_heap: bool,
+}
+
+impl Drop for RetiredTransactions {
+    /// A batch is freed on the analysis thread once the writer is done with it
+    /// (see `report::json`), long after the analysis last touched it: dropping
+    /// each transaction read all of them again (their text's tags), from memory the
+    /// writer's core had last, and perf put 3 % of the analysis thread's time there.
+    /// Usually none owns any memory (its text is inline or static), and then only
+    /// the list's own allocation is freed.
+    fn drop(&mut self) {
+        if !self.owns_heap {
+            // SAFETY: shortening a Vec only forgets elements, and these own no
+            // memory (checked as they retired), so nothing is leaked either.
+            unsafe { self.txs.set_len(0) };
+        }
+    }
+}
+
+/// Whether `tx` owns heap memory: interim responses, or text too long to be kept
+/// inline. Every field is named, so that one added later must be looked at here.
+fn owns_heap(tx: &TxState) -> bool {
+    let TxState { request, interim, response, pipelined: _, idle_before_s: _ } = tx;
+    let heap = |t: &Text| t.is_heap_allocated();
+    let heap_opt = |t: &Option<Text>| t.as_ref().is_some_and(heap);
+    let request_heap = request.as_ref().is_some_and(|r| {
+        let RequestState { head, ts_first: _, ts_head: _, body_start: _, end: _, body_bytes: _, complete: _ } = r;
+        let StoredRequest { method, uri, version: _, connection, keep_alive, expect } = head;
+        heap(method) || heap(uri) || heap_opt(connection) || heap_opt(keep_alive) || heap_opt(expect)
+    });
+    let response_heap = response.as_ref().is_some_and(|r| {
+        let ResponseState { head, ts_first: _, end: _, body_bytes: _, framing: _, complete: _ } = r;
+        let StoredResponse { reason, status: _, version: _, connection, keep_alive } = head;
+        heap(reason) || heap_opt(connection) || heap_opt(keep_alive)
+    });
+    interim.capacity() > 0 || request_heap || response_heap
 }
 
 impl RetiredTransactions {
@@ -809,6 +848,42 @@ pub(crate) mod tests {
         c.on_http_event(HttpEvent::MessageEnd { dir: Dir::ClientToServer, ts: t(at), body_bytes: 0, framing: Framing::None, complete: true });
         c.on_http_event(HttpEvent::ResponseHead { answers: Some(index), interim: false, ts_first: t(at + 1), ts_head: t(at + 1), head: response });
         c.on_http_event(HttpEvent::MessageEnd { dir: Dir::ServerToClient, ts: t(at + 2), body_bytes: 10, framing: Framing::ContentLength, complete: true });
+    }
+
+    /// A retired batch skips dropping its transactions only when none owns memory:
+    /// one long URI, one long header value or one interim response is enough to
+    /// drop them all (else that memory would leak).
+    #[test]
+    fn a_retired_batch_knows_whether_its_transactions_own_memory() {
+        let long = "/a-path-longer-than-twenty-four-bytes-is-kept-on-the-heap";
+        let batch_of = |special: Option<usize>| {
+            let mut c = ConnState::new(0, ep(40000), ep(80), true, true, t(0));
+            for i in 0..4u64 {
+                let at = i as i64 * 10;
+                let mut head = req("GET", "/", Version::Http11, None, None);
+                let mut response = resp(200, Version::Http11, None);
+                match special {
+                    Some(0) if i == 1 => head.uri = long.into(),
+                    Some(1) if i == 1 => response.keep_alive = Some(Text::from(long)),
+                    _ => {}
+                }
+                c.on_http_event(HttpEvent::RequestHead { index: i, ts_first: t(at), ts_head: t(at), head });
+                c.on_http_event(HttpEvent::MessageEnd { dir: Dir::ClientToServer, ts: t(at), body_bytes: 0, framing: Framing::None, complete: true });
+                if special == Some(2) && i == 1 {
+                    let interim = resp(100, Version::Http11, None);
+                    c.on_http_event(HttpEvent::ResponseHead { answers: Some(i), interim: true, ts_first: t(at), ts_head: t(at), head: interim });
+                }
+                c.on_http_event(HttpEvent::ResponseHead { answers: Some(i), interim: false, ts_first: t(at + 1), ts_head: t(at + 1), head: response });
+                c.on_http_event(HttpEvent::MessageEnd { dir: Dir::ServerToClient, ts: t(at + 2), body_bytes: 0, framing: Framing::ContentLength, complete: true });
+            }
+            c.retire(2).expect("three finished transactions retire")
+        };
+        let plain = batch_of(None);
+        assert_eq!(plain.txs.len(), 3);
+        assert!(!plain.owns_heap, "short text is inline and owns nothing");
+        for special in 0..3 {
+            assert!(batch_of(Some(special)).owns_heap, "case {special}");
+        }
     }
 
     #[test]
