@@ -369,6 +369,22 @@ impl Framer {
     }
 
     /// Head done: prepares for the next head (the buffer keeps a usual capacity).
+    /// A complete head at `ts` was taken (parsed or not): the next bytes start a
+    /// message.
+    pub(crate) fn head_done(&mut self, ts: Timestamp) {
+        self.head_consumed();
+        self.last_ts = ts;
+        self.state = State::Start;
+    }
+
+    /// A complete head at `ts` did not parse: reported, and the direction looks for
+    /// the next start line.
+    pub(crate) fn head_failed(&mut self, ts: Timestamp, error: FramingError, out: &mut Vec<HttpEvent>) {
+        self.head_done(ts);
+        self.error(ts, error, out);
+        self.resync(true);
+    }
+
     pub(crate) fn head_consumed(&mut self) {
         self.clear_buf();
         self.line_start = 0;
