@@ -368,7 +368,6 @@ impl Framer {
         self.state == State::Head && self.first_line_done && !self.buf.is_empty()
     }
 
-    /// Head done: prepares for the next head (the buffer keeps a usual capacity).
     /// A complete head at `ts` was taken (parsed or not): the next bytes start a
     /// message.
     pub(crate) fn head_done(&mut self, ts: Timestamp) {
@@ -385,6 +384,7 @@ impl Framer {
         self.resync(true);
     }
 
+    /// Head done: prepares for the next head (the buffer keeps a usual capacity).
     pub(crate) fn head_consumed(&mut self) {
         self.clear_buf();
         self.line_start = 0;
