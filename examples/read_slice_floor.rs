@@ -22,14 +22,16 @@ fn main() {
         eprintln!("usage: read_slice_floor [--as-keepscope-reads] FILE");
         std::process::exit(2);
     };
+    // Whichever is opened lives in its own binding (the keepscope one keeps its
+    // read buffer with the capture); `cap` borrows it.
+    let (mut keepscope_file, mut plain_file) = (None, None);
     let opened = if as_keepscope {
-        keepscope::capture::open_libpcap_file(std::path::Path::new(path)).map(|(cap, buffer)| (cap, Some(buffer)))
+        keepscope::capture::open_libpcap_file(std::path::Path::new(path)).map(|file| &mut keepscope_file.insert(file).cap)
     } else {
-        pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano).map(|cap| (cap, None)).map_err(|e| e.to_string())
+        pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano).map(|cap| plain_file.insert(cap)).map_err(|e| e.to_string())
     };
-    // The buffer (if any) is dropped after the capture: declared first, dropped last.
-    let (_buffer, mut cap) = match opened {
-        Ok((cap, buffer)) => (buffer, cap),
+    let cap = match opened {
+        Ok(cap) => cap,
         Err(e) => {
             eprintln!("read_slice_floor: {path}: {e}");
             std::process::exit(1);

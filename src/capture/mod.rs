@@ -24,7 +24,7 @@ mod ng;
 mod offline;
 
 pub use live::{list_interfaces, InterfaceInfo, LiveConfig, LiveSource, PacketWriter};
-pub use offline::open_libpcap_file;
+pub use offline::{open_libpcap_file, BufferedCapture};
 
 /// One captured frame, borrowed from the reader's buffer until the next call.
 #[derive(Copy, Clone, Debug)]

@@ -60,7 +60,7 @@ struct LastPacket {
 unsafe impl Send for LastPacket {}
 
 struct LibpcapFile {
-    cap: Capture<Offline>,
+    file: BufferedCapture,
     link: LinkKind,
     filter: Option<Filter>,
     pump: Option<Pump>,
@@ -73,8 +73,13 @@ struct LibpcapFile {
     /// Estimated bytes consumed (headers plus captured bytes).
     estimated: u64,
     last: LastPacket,
-    /// The buffer of the FILE* `cap` reads through (see `open_buffered`). Declared
-    /// after `cap`, so it is freed after `pcap_close` has closed that FILE*.
+}
+
+/// A capture file opened by `open_buffered`: libpcap's handle, and the buffer of
+/// the FILE* it reads through. Declared after `cap`, the buffer is freed after
+/// `pcap_close` has closed that FILE*.
+pub struct BufferedCapture {
+    pub cap: Capture<Offline>,
     _read_buffer: Box<[u8]>,
 }
 
@@ -105,11 +110,10 @@ const FSETLOCKING_BYCALLER: libc::c_int = 2;
 const PCAP_ERRBUF_SIZE: usize = 256;
 
 /// Opens `fd` with libpcap at nanosecond precision, reading through a buffer of
-/// `READ_BUFFER` bytes, which is returned with the capture and must be dropped after
-/// it (a tuple drops its first field first). On failure, the descriptor is closed
+/// `READ_BUFFER` bytes that goes with the capture. On failure, the descriptor is closed
 /// (so a pump thread writing into it stops instead of blocking forever) and
 /// libpcap's message is returned.
-fn open_buffered(fd: std::os::fd::OwnedFd) -> Result<(Capture<Offline>, Box<[u8]>), String> {
+fn open_buffered(fd: std::os::fd::OwnedFd) -> Result<BufferedCapture, String> {
     let mut buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
     let raw_fd = fd.into_raw_fd();
     // SAFETY: `raw_fd` is an open descriptor we own; the FILE* takes it over.
@@ -135,7 +139,7 @@ fn open_buffered(fd: std::os::fd::OwnedFd) -> Result<(Capture<Offline>, Box<[u8]
         match std::ptr::NonNull::new(handle) {
             // The `pcap` crate's `From<NonNull<pcap_t>>`, whose pointee type (its
             // own, private) `cast` takes from that impl.
-            Some(handle) => Ok((Capture::from(handle.cast()), buffer)),
+            Some(handle) => Ok(BufferedCapture { cap: Capture::from(handle.cast()), _read_buffer: buffer }),
             None => {
                 libc::fclose(file);
                 Err(std::ffi::CStr::from_ptr(errbuf.as_ptr()).to_string_lossy().into_owned())
@@ -147,7 +151,7 @@ fn open_buffered(fd: std::os::fd::OwnedFd) -> Result<(Capture<Offline>, Box<[u8]
 /// A capture file opened as `OfflineSource` opens one (`open_buffered`), for the
 /// benchmark's read-and-slice floor, so that it can also be measured reading the
 /// way keepscope reads.
-pub fn open_libpcap_file(path: &Path) -> Result<(Capture<Offline>, Box<[u8]>), String> {
+pub fn open_libpcap_file(path: &Path) -> Result<BufferedCapture, String> {
     open_buffered(std::fs::File::open(path).map_err(|e| e.to_string())?.into())
 }
 
@@ -166,7 +170,7 @@ impl LibpcapFile {
         format: Format,
         filter: Option<&str>,
     ) -> Result<Result<LibpcapFile, String>, CaptureError> {
-        let (cap, read_buffer) = match open_buffered(fd) {
+        let file = match open_buffered(fd) {
             Ok(opened) => opened,
             Err(detail) => {
                 if detail.contains(MIXED_LINK_TYPES) {
@@ -178,14 +182,14 @@ impl LibpcapFile {
                 });
             }
         };
-        let linktype = cap.get_datalink().0 as u32;
+        let linktype = file.cap.get_datalink().0 as u32;
         let filter = compile_filter(name, linktype, filter)?;
         let (record_overhead, estimated) = match format {
             Format::Pcap => (PCAP_RECORD_HEADER, PCAP_FILE_HEADER),
             Format::PcapNg => (PCAPNG_EPB_OVERHEAD, PCAPNG_MIN_PREAMBLE),
         };
         Ok(Ok(LibpcapFile {
-            cap,
+            file,
             link: LinkKind::from_linktype(linktype),
             filter,
             pump,
@@ -197,13 +201,12 @@ impl LibpcapFile {
                 ptr: std::ptr::null(),
                 len: 0,
             },
-            _read_buffer: read_buffer,
         }))
     }
 
     fn next(&mut self) -> LibpcapStep {
         loop {
-            match self.cap.next_packet() {
+            match self.file.cap.next_packet() {
                 Ok(packet) => {
                     let header = *packet.header;
                     self.records += 1;
@@ -249,7 +252,7 @@ impl LibpcapFile {
             return &[];
         }
         // SAFETY: `last` was set from the packet `pcap_next_ex` returned on
-        // `self.cap`; libpcap keeps that buffer until the next read on the handle,
+        // `self.file.cap`; libpcap keeps that buffer until the next read on the handle,
         // which needs `&mut self`, so it cannot happen while this borrow lives.
         unsafe { std::slice::from_raw_parts(self.last.ptr, self.last.len) }
     }
@@ -403,8 +406,8 @@ impl Input {
         self.final_consumed = self.size.unwrap_or(consumed);
         let pump = match reader {
             Reader::Libpcap(file) => {
-                let LibpcapFile { cap, pump, .. } = file;
-                drop(cap);
+                let LibpcapFile { file, pump, .. } = file;
+                drop(file);
                 pump
             }
             _ => None,
