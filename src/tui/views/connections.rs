@@ -7,7 +7,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row};
 use ratatui::Frame;
 
-use super::{cell, right, section_title};
+use super::{cell, list_note, right, section_title};
 use crate::analysis::model::ConnectionRecord;
 use crate::tui::app::{App, ConnColumn};
 use crate::tui::{format, layout, theme};
@@ -267,18 +267,8 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
 
     // Title: counts, sort, filter.
     let arrow = if app.sort.descending { "▼" } else { "▲" };
-    let mut note = if shown == total {
-        format!("{total}")
-    } else {
-        format!("{shown} of {total}")
-    };
-    note.push_str(&format!("  sort: {} {arrow} (s/S)", app.sort.column.name()));
-    if !app.filter.is_empty() {
-        note.push_str(&format!(
-            "  filter: {}",
-            crate::sanitize::display(&app.filter, 30)
-        ));
-    }
+    let sort = format!("  sort: {} {arrow} (s/S)", app.sort.column.name());
+    let note = list_note(shown, total, &sort, &app.filter, "");
     frame.render_widget(section_title("Connections", &note, body.width), list.title);
 
     let header = Row::new(ConnColumn::ALL.iter().zip(widths).map(|(&column, width)| {

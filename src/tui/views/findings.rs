@@ -7,7 +7,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
 use super::connections::endpoint_cell;
-use super::{cell, header_row, right, section_title};
+use super::{cell, header_row, list_note, right, section_title};
 use crate::sanitize::display;
 use crate::tui::app::App;
 use crate::tui::{layout, theme};
@@ -40,15 +40,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let list = layout::list(body, layout::FINDINGS_PANE);
     let report = app.report();
     let (shown, total) = (app.finding_rows.len(), report.findings.len());
-    let mut note = if shown == total {
-        format!("{total}")
-    } else {
-        format!("{shown} of {total}")
-    };
-    if !app.filter.is_empty() {
-        note.push_str(&format!("  filter: {}", display(&app.filter, 30)));
-    }
-    note.push_str("  Enter: open connection");
+    let note = list_note(shown, total, "", &app.filter, "  Enter: open connection");
     frame.render_widget(section_title("Findings", &note, body.width), list.title);
 
     let widths = column_widths(list.rows.width);

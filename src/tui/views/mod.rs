@@ -134,6 +134,19 @@ fn short_path(path: &str) -> String {
     sanitize::display(name, 24).into_owned()
 }
 
+/// A list's title note: how many rows it shows (of how many, when the filter hides
+/// some), then `extra` (its sort), the filter text (escaped), and `key` (what Enter
+/// does).
+pub(crate) fn list_note(shown: usize, total: usize, extra: &str, filter: &str, key: &str) -> String {
+    let mut note = if shown == total { format!("{total}") } else { format!("{shown} of {total}") };
+    note.push_str(extra);
+    if !filter.is_empty() {
+        note.push_str(&format!("  filter: {}", sanitize::display(filter, 30)));
+    }
+    note.push_str(key);
+    note
+}
+
 /// A section heading drawn as `─ Title ───────`, with optional dim notes after it.
 pub(crate) fn section_title<'a>(title: &str, note: &str, width: u16) -> Line<'a> {
     let mut spans = vec![

@@ -8,7 +8,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
 use super::connections::endpoint_cell;
-use super::{cell, header_row, pairs, right, section_title};
+use super::{cell, header_row, list_note, pairs, right, section_title};
 use crate::analysis::model::ServerFigures;
 use crate::sanitize::display;
 use crate::tui::app::App;
@@ -64,15 +64,7 @@ pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
     let list = layout::list(body, layout::SERVERS_PANE);
     let report = app.report();
     let (shown, total) = (app.server_rows.len(), report.servers.len());
-    let mut note = if shown == total {
-        format!("{total}")
-    } else {
-        format!("{shown} of {total}")
-    };
-    if !app.filter.is_empty() {
-        note.push_str(&format!("  filter: {}", display(&app.filter, 30)));
-    }
-    note.push_str("  Enter: its connections");
+    let note = list_note(shown, total, "", &app.filter, "  Enter: its connections");
     frame.render_widget(section_title("Servers", &note, body.width), list.title);
 
     let widths = column_widths(list.rows.width);
