@@ -61,7 +61,9 @@ pub struct TransactionContext {
 
 /// Room in the analyzer's list of HTTP events, which every packet's events go
 /// through. A list this large (155 KB) is mapped on pages of its own by the
-/// allocator; only the pages it uses (one, usually) take memory. With room for 16
+/// allocator (glibc maps allocations above its mmap threshold, 128 KiB unless a
+/// larger mapped one was freed before); only the pages it uses (one, usually)
+/// take memory. With room for 16
 /// (2.4 KB) it lay among other small allocations, and the two-thread run of the
 /// keep-alive capture took 10 to 15 % more CPU time for some layouts of the heap,
 /// which changed with the length of the command line: 0.61 s against 0.53 s for the
