@@ -578,7 +578,11 @@ fn json_document_memory_grows_by_its_index_only() {
 /// Short connections (handshake, one request and its response in one segment each,
 /// FINs): what each costs in allocations. The first request head is parsed where it
 /// lies in the packet, like every later one; it used to be copied for protocol
-/// detection and then fed again, which cost three allocations per connection.
+/// detection and then fed again, which cost three allocations per connection. Four
+/// are left: the TCP stage's and the analysis's connection, the first transaction,
+/// and its record when the connection ends (the group of connections from one
+/// client, the pending-request queue and the request-to-transaction table keep
+/// their first entries inline).
 #[test]
 fn short_connections_allocate_a_few_times_each() {
     const CONNECTIONS: usize = 3000;
@@ -598,5 +602,5 @@ fn short_connections_allocate_a_few_times_each() {
     eprintln!("allocations per short connection: {per_connection:.2}");
     pipeline.finish();
     assert_eq!(pipeline.analyzer.sink.builder.summary().transactions, CONNECTIONS as u64);
-    assert!(per_connection <= 8.0, "{per_connection:.2} allocations per short connection");
+    assert!(per_connection <= 4.5, "{per_connection:.2} allocations per short connection");
 }

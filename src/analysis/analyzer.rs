@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use foldhash::fast::RandomState;
+use smallvec::SmallVec;
 
 use crate::decode::Endpoint;
 use crate::http::{sniff_role, Http1Conn, HttpConfig, HttpEvent, Role};
@@ -128,8 +129,10 @@ struct Conn {
 /// connections open at once from one client took 25 s on 350k packets.
 #[derive(Default)]
 struct Group {
-    /// (`Conn::group_seq`, id), in join order; id `GONE` once it left.
-    members: Vec<(u64, ConnId)>,
+    /// (`Conn::group_seq`, id), in join order; id `GONE` once it left. Most
+    /// groups hold one connection at a time, kept inline (an allocation per new
+    /// connection otherwise, on short connections from many clients).
+    members: SmallVec<[(u64, ConnId); 1]>,
     gone: usize,
 }
 
@@ -149,7 +152,7 @@ impl Group {
             }
         }
         if self.gone * 2 > self.members.len() {
-            self.members.retain(|&(_, id)| id != GONE);
+            self.members.retain(|&mut (_, id)| id != GONE);
             self.gone = 0;
         }
         self.members.is_empty()

@@ -2,6 +2,8 @@
 //! become the close, probe and missing-byte figures. `finish` turns it into the
 //! report's `ConnectionRecord` with its findings.
 
+use smallvec::SmallVec;
+
 use crate::decode::Endpoint;
 use crate::http::{Framing, HttpEvent, Protocol, RequestHead, ResponseHead, Text, Version};
 use crate::tcp::Dir;
@@ -137,8 +139,9 @@ pub(crate) struct ConnState {
     pub retired_expect_delays: Vec<(u64, String)>,
     /// Transaction number (0-based, counting retired ones) of request number
     /// `request_base + i` of the HTTP stage (requests are numbered from 0 in order;
-    /// orphan responses take a transaction but no request number).
-    pub tx_of_request: Vec<usize>,
+    /// orphan responses take a transaction but no request number). Room for two
+    /// inline: a short connection's first request would otherwise allocate.
+    pub tx_of_request: SmallVec<[usize; 2]>,
     pub request_base: usize,
     /// The transaction (0-based number) whose response is being received.
     pub current_response_tx: Option<usize>,
@@ -194,7 +197,7 @@ impl ConnState {
             retired: 0,
             retired_cut: false,
             retired_expect_delays: Vec::new(),
-            tx_of_request: Vec::new(),
+            tx_of_request: SmallVec::new(),
             request_base: 0,
             current_response_tx: None,
             last_http_byte: None,

@@ -22,10 +22,45 @@ struct Pending {
     version: Version,
 }
 
+/// Requests waiting for their final responses, oldest first. The oldest is kept
+/// inline: most connections have one request waiting at a time, and a short
+/// connection's first request allocated the queue.
+#[derive(Default)]
+struct PendingQueue {
+    oldest: Option<Pending>,
+    /// The others, when requests are pipelined.
+    rest: VecDeque<Pending>,
+}
+
+impl PendingQueue {
+    fn push_back(&mut self, p: Pending) {
+        if self.oldest.is_none() {
+            debug_assert!(self.rest.is_empty());
+            self.oldest = Some(p);
+        } else {
+            self.rest.push_back(p);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Pending> {
+        let oldest = self.oldest.take();
+        self.oldest = self.rest.pop_front();
+        oldest
+    }
+
+    fn front(&self) -> Option<&Pending> {
+        self.oldest.as_ref()
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.oldest.is_some()) + self.rest.len()
+    }
+}
+
 pub(crate) struct Conn {
     config: HttpConfig,
     framers: [Framer; 2],
-    pending: VecDeque<Pending>,
+    pending: PendingQueue,
     next_index: u64,
     protocol: Protocol,
     /// A response head (of any kind) has been seen on this connection.
@@ -256,7 +291,7 @@ impl Conn {
         Conn {
             config,
             framers: [Framer::new(Dir::ClientToServer, initial.clone()), Framer::new(Dir::ServerToClient, initial)],
-            pending: VecDeque::new(),
+            pending: PendingQueue::default(),
             next_index: 0,
             protocol: Protocol::Unknown,
             response_seen: false,
@@ -819,4 +854,31 @@ impl Conn {
 enum HeadSource<'a> {
     Buf,
     Input(&'a [u8]),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pending_queue_is_first_in_first_out() {
+        let p = |index| Pending { index, is_head: false, is_connect: false, version: Version::Http11 };
+        let mut q = PendingQueue::default();
+        assert_eq!((q.len(), q.front().map(|p| p.index)), (0, None));
+        q.push_back(p(0));
+        assert_eq!(q.pop_front().map(|p| p.index), Some(0));
+        assert!(q.pop_front().is_none());
+        // Pipelined: the oldest inline, the others behind it, and so on as they go.
+        for i in 1..=5 {
+            q.push_back(p(i));
+        }
+        assert_eq!((q.len(), q.front().map(|p| p.index)), (5, Some(1)));
+        let mut order = vec![q.pop_front().unwrap().index, q.pop_front().unwrap().index];
+        q.push_back(p(6));
+        while let Some(next) = q.pop_front() {
+            order.push(next.index);
+        }
+        assert_eq!(order, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(q.len(), 0);
+    }
 }
