@@ -64,14 +64,16 @@ pub struct TransactionContext {
 /// through. A list this large (155 KB) is mapped on pages of its own by the
 /// allocator (glibc maps allocations above its mmap threshold, 128 KiB unless a
 /// larger mapped one was freed before); only the pages it uses (one, usually)
-/// take memory. With room for 16
-/// (2.4 KB) it lay among other small allocations, and the two-thread run of the
-/// keep-alive capture took 10 to 15 % more CPU time for some layouts of the heap,
-/// which changed with the length of the command line: 0.61 s against 0.53 s for the
-/// text report, as `analyze FILE` and as `analyze --color never FILE` (median of 5,
-/// the same binary). This machine has no hardware counters to tell why (the other
-/// thread writing a neighbouring cache line is the likely cause); with the list on
-/// its own pages, every command line ran as fast as the fast one.
+/// take memory.
+///
+/// With room for 16 (2.4 KB) it lay among other small allocations, and the
+/// two-thread run of the keep-alive capture took 10 to 15 % more CPU time for some
+/// layouts of the heap, which changed with the length of the command line: 0.61 s
+/// against 0.53 s for the text report, as `analyze FILE` and as `analyze --color
+/// never FILE` (median of 5, the same binary). This machine has no hardware
+/// counters to tell why (the other thread writing a neighbouring cache line is the
+/// likely cause); with the list on its own pages, every command line ran as fast as
+/// the fast one.
 const EVENT_LIST_CAPACITY: usize = 1024;
 
 /// Idle time (seconds) a persistent connection must have had before a new one from
