@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 
 use super::framer::{Body, Chunk, Decision, Framer, HeadStep, State};
 use super::parse::{chunked_is_final, parse_content_length, parse_head, FramerNotes, HeaderSink, StartLine};
-use super::{push_event, Framing, FramingError, HttpConfig, HttpEvent, Protocol, RequestHead, ResponseHead, Text, Version};
+use super::{Framing, FramingError, HttpConfig, HttpEvent, Protocol, RequestHead, ResponseHead, Text, Version};
+use crate::push_made;
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 
@@ -316,7 +317,7 @@ impl Conn {
     pub(crate) fn shed(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
         for framer in &mut self.framers {
             if !framer.buf.is_empty() {
-                push_event(out, || HttpEvent::Error { dir: framer.dir, ts, error: FramingError::HeadTooLong });
+                push_made(out, || HttpEvent::Error { dir: framer.dir, ts, error: FramingError::HeadTooLong });
                 framer.resync(false);
             }
             framer.buf = Vec::new();
@@ -332,7 +333,7 @@ impl Conn {
     fn set_protocol(&mut self, protocol: Protocol, ts: Timestamp, out: &mut Vec<HttpEvent>) {
         if self.protocol != protocol {
             self.protocol = protocol;
-            push_event(out, || HttpEvent::ProtocolDetected { protocol, ts });
+            push_made(out, || HttpEvent::ProtocolDetected { protocol, ts });
         }
     }
 
@@ -553,7 +554,7 @@ impl Conn {
         let expects_continue =
             head.expect.as_deref().is_some_and(|e| e.split(',').any(|v| v.trim().eq_ignore_ascii_case("100-continue")));
         let f = &mut self.framers[CLIENT];
-        push_event(out, || HttpEvent::RequestHead { index, ts_first: f.ts_first, ts_head: ts, head });
+        push_made(out, || HttpEvent::RequestHead { index, ts_first: f.ts_first, ts_head: ts, head });
         while self.pending.len() > self.config.max_pending_requests {
             self.pending.pop_front();
             f.error(ts, FramingError::TooManyPending, out);
@@ -602,16 +603,16 @@ impl Conn {
             // Interim: answers the oldest waiting request without consuming it, and
             // has no body and no end event.
             let answers = self.pending.front().map(|p| p.index);
-            push_event(out, || HttpEvent::ResponseHead { answers, interim: true, ts_first, ts_head: ts, head });
+            push_made(out, || HttpEvent::ResponseHead { answers, interim: true, ts_first, ts_head: ts, head });
             if answers.is_none() {
-                push_event(out, || HttpEvent::Error { dir: Dir::ServerToClient, ts, error: FramingError::UnsolicitedResponse });
+                push_made(out, || HttpEvent::Error { dir: Dir::ServerToClient, ts, error: FramingError::UnsolicitedResponse });
             }
             return;
         }
         let request = self.pending.pop_front();
-        push_event(out, || HttpEvent::ResponseHead { answers: request.as_ref().map(|r| r.index), interim: false, ts_first, ts_head: ts, head });
+        push_made(out, || HttpEvent::ResponseHead { answers: request.as_ref().map(|r| r.index), interim: false, ts_first, ts_head: ts, head });
         if request.is_none() {
-            push_event(out, || HttpEvent::Error { dir: Dir::ServerToClient, ts, error: FramingError::UnsolicitedResponse });
+            push_made(out, || HttpEvent::Error { dir: Dir::ServerToClient, ts, error: FramingError::UnsolicitedResponse });
         }
         if let Some(r) = &request {
             let client = &mut self.framers[CLIENT];
@@ -689,7 +690,7 @@ impl Conn {
     fn http09_response(&mut self, ts: Timestamp, out: &mut Vec<HttpEvent>) {
         self.response_seen = true;
         let request = self.pending.pop_front();
-        push_event(out, || HttpEvent::ResponseHead {
+        push_made(out, || HttpEvent::ResponseHead {
             answers: request.map(|r| r.index),
             interim: false,
             ts_first: ts,
@@ -736,7 +737,7 @@ impl Conn {
                 let done = *remaining == 0;
                 if !f.body_started {
                     f.body_started = true;
-                    push_event(out, || HttpEvent::BodyStart { dir, ts });
+                    push_made(out, || HttpEvent::BodyStart { dir, ts });
                 }
                 f.last_ts = ts;
                 if done {
@@ -752,7 +753,7 @@ impl Conn {
                 f.body_bytes += len;
                 if !f.body_started {
                     f.body_started = true;
-                    push_event(out, || HttpEvent::BodyStart { dir, ts });
+                    push_made(out, || HttpEvent::BodyStart { dir, ts });
                 }
                 f.last_ts = ts;
             }

@@ -9,7 +9,8 @@ use memchr::memchr;
 
 use super::lines::Newlines;
 use super::parse::{check_request_line, check_status_line, parse_start_line, FramerNotes, LineVerdict, ParsedStart};
-use super::{push_event, FramingError, Framing, HttpEvent};
+use super::{FramingError, Framing, HttpEvent};
+use crate::push_made;
 use crate::tcp::Dir;
 use crate::time::Timestamp;
 
@@ -339,12 +340,12 @@ impl Framer {
     }
 
     pub(crate) fn error(&self, ts: Timestamp, error: FramingError, out: &mut Vec<HttpEvent>) {
-        push_event(out, || HttpEvent::Error { dir: self.dir, ts, error });
+        push_made(out, || HttpEvent::Error { dir: self.dir, ts, error });
     }
 
     /// Ends the current message; `last_ts` is its last byte.
     pub(crate) fn end_message(&mut self, complete: bool, out: &mut Vec<HttpEvent>) {
-        push_event(out, || HttpEvent::MessageEnd {
+        push_made(out, || HttpEvent::MessageEnd {
             dir: self.dir,
             ts: self.last_ts,
             body_bytes: self.body_bytes,
@@ -478,7 +479,7 @@ impl Framer {
             self.body_started = true;
             self.expect_waiting = false;
             self.expect_rejected = false;
-            push_event(out, || HttpEvent::BodyStart { dir: self.dir, ts });
+            push_made(out, || HttpEvent::BodyStart { dir: self.dir, ts });
         }
         self.last_ts = ts;
         match &mut self.state {

@@ -227,6 +227,9 @@ pub enum FramingError {
     TooManyPending,
 }
 
+/// What the framer says of a connection, in order. An event is 152 bytes, the size
+/// of a head's, even a `MessageEnd`: the framer makes each in its place in the list
+/// (`crate::push_made`) rather than pushing a copy.
 #[derive(Clone, Debug, PartialEq)]
 pub enum HttpEvent {
     /// A request head was parsed. `index` numbers the requests of the connection
@@ -247,13 +250,6 @@ pub enum HttpEvent {
     ProtocolDetected { protocol: Protocol, ts: Timestamp },
     /// Something in `dir` could not be framed.
     Error { dir: Dir, ts: Timestamp, error: FramingError },
-}
-
-/// Appends the event `make` makes, made in its place in `out` (`push_made`: an
-/// event is 152 bytes, the size of a head's, even a `MessageEnd`).
-#[inline(always)]
-pub(crate) fn push_event(out: &mut Vec<HttpEvent>, make: impl FnOnce() -> HttpEvent) {
-    crate::push_made(out, make);
 }
 
 /// Which kind of message a byte run starts with, for choosing roles on connections
