@@ -11,6 +11,7 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use pcap::{Active, Capture, Device, Linktype, Packet, PacketHeader, Precision, Savefile};
 
@@ -111,44 +112,57 @@ impl LiveSource {
         self.link
     }
 
-    /// Waits up to `timeout_ms` for packets, then hands every packet that has arrived
-    /// to `on_packet` (borrowed from libpcap's buffer for the duration of the call).
-    /// Returns how many were delivered: 0 after an idle timeout, or when a signal
-    /// interrupted the wait (so the caller can look at its stop flag).
+    /// Waits up to `timeout_ms` (≥ 0) for packets, then hands every packet that has
+    /// arrived to `on_packet` (borrowed from libpcap's buffer for the duration of the
+    /// call). Returns how many were delivered: 0 after an idle timeout, or when a
+    /// signal interrupted the wait (so the caller can look at its stop flag).
     pub fn poll_packets(
         &mut self,
         timeout_ms: i32,
         on_packet: &mut dyn FnMut(RawPacket<'_>),
     ) -> Result<usize, CaptureError> {
-        let mut pollfd = libc::pollfd {
-            fd: self.cap.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, and the count says one.
-        let ready = unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
-        if ready < 0 {
-            let error = io::Error::last_os_error();
-            if error.kind() == io::ErrorKind::Interrupted {
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64);
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let mut pollfd = libc::pollfd {
+                fd: self.cap.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // Rounded up, so that a wait never ends before the deadline.
+            let wait_ms = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+            // SAFETY: one valid pollfd, and the count says one.
+            let ready = unsafe { libc::poll(&mut pollfd, 1, wait_ms) };
+            if ready < 0 {
+                let error = io::Error::last_os_error();
+                if error.kind() == io::ErrorKind::Interrupted {
+                    return Ok(0);
+                }
+                return Err(CaptureError::Live {
+                    iface: self.iface.clone(),
+                    detail: format!("poll: {error}"),
+                });
+            }
+            if ready == 0 {
                 return Ok(0);
             }
-            return Err(CaptureError::Live {
-                iface: self.iface.clone(),
-                detail: format!("poll: {error}"),
-            });
+            let link = self.link;
+            // Non-blocking: dispatch returns what is buffered, possibly nothing, and
+            // reports an interface that went away as an error.
+            let delivered = self
+                .cap
+                .dispatch(None, |packet| on_packet(raw_packet(&packet, link)))
+                .map_err(|e| live_error(&self.iface, e))?;
+            self.delivered += delivered as u64;
+            // Readable with nothing delivered (most likely packets that reached the
+            // ring before the filter was set, which libpcap filters out itself, or
+            // an empty block the kernel handed over). The wait goes on
+            // until the deadline, as for an idle interface (returning at once made
+            // three idle 100 ms polls take 200 ms while other traffic ran on `lo`).
+            if delivered > 0 || Instant::now() >= deadline {
+                return Ok(delivered);
+            }
         }
-        if ready == 0 {
-            return Ok(0);
-        }
-        let link = self.link;
-        // Non-blocking: dispatch returns what is buffered, possibly nothing, and
-        // reports an interface that went away as an error.
-        let delivered = self
-            .cap
-            .dispatch(None, |packet| on_packet(raw_packet(&packet, link)))
-            .map_err(|e| live_error(&self.iface, e))?;
-        self.delivered += delivered as u64;
-        Ok(delivered)
     }
 
     /// `(packets delivered, packets the kernel dropped)` since the capture started.
