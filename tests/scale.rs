@@ -531,8 +531,8 @@ fn long_connection_heap<S: keepscope::analysis::ConnectionSink>(sink: S, exchang
 fn long_keepalive_connections_hold_no_finished_transactions() {
     // 40,000 exchanges on one connection: kept whole, ~20 MB of transactions.
     // Text, NDJSON and the JSON document hand them on as they finish; NDJSON and
-    // the document set the serialised bytes aside in a spool whose memory is
-    // bounded (64 kB here; the rest goes to a temporary file).
+    // the document set them aside, packed, in a spool whose memory is bounded
+    // (64 kB here; the rest goes to a temporary file).
     const EXCHANGES: usize = 40_000;
     let (mid, end, _) = long_connection_heap(CollectSink::new(false), EXCHANGES);
     eprintln!("text: live heap {mid} B after 10k exchanges, {end} B after 40k");

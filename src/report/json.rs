@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, Sender};
 use foldhash::fast::RandomState;
 use serde::Serialize;
 
+use super::packed::{self, Packer};
 use super::spool::{Extent, Span, Spool};
 use crate::analysis::model::{ConnectionRecord, Finding, Report, ServerFigures, SourceInfo, Summary, Transaction};
 use crate::analysis::{ConnectionSink, ReportBuilder, RetiredTransactions};
@@ -681,27 +682,58 @@ pub fn write_summary_line<W: Write>(out: &mut W, report: &Report) -> io::Result<
     out.write_all(b"\n")
 }
 
-/// A piece of a connection's JSON: bytes just written, or transactions set aside
-/// earlier.
+/// A piece of a connection's JSON: bytes just written, or a run of transactions
+/// set aside earlier, packed (see `packed`; `render_packed` writes their JSON).
 enum Piece<'a> {
     Bytes(&'a [u8]),
-    Spooled(Extent),
+    Packed(Extent),
 }
 
-/// Transactions of open connections, serialised as they finish (the analysis
-/// retires them in batches, see `ConnectionSink::on_transactions`) and set aside
-/// until their connection's record is written, where they are spliced in.
+/// The JSON of a run of packed transactions, after `out`.
+fn render_packed(run: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    packed::for_each_view(run, |comma, tx| {
+        if comma {
+            out.push(b',');
+        }
+        fast::transaction(out, tx);
+        Ok(())
+    })
+}
+
+/// Writes the JSON of a run of packed transactions to `out`, through `json`, a
+/// few dozen kB at a time (a run's JSON is about 20 times its size).
+fn write_packed<W: Write>(run: &[u8], json: &mut Vec<u8>, out: &mut W) -> io::Result<()> {
+    const FLUSH_AT: usize = 32 << 10;
+    json.clear();
+    packed::for_each_view(run, |comma, tx| {
+        if comma {
+            json.push(b',');
+        }
+        fast::transaction(json, tx);
+        if json.len() >= FLUSH_AT {
+            out.write_all(json)?;
+            json.clear();
+        }
+        Ok(())
+    })?;
+    out.write_all(json)
+}
+
+/// Transactions of open connections, packed as they finish (the analysis retires
+/// them in batches, see `ConnectionSink::on_transactions`) and set aside until
+/// their connection's record is written, where their JSON is spliced in.
 ///
-/// Each open connection first gathers its JSON in a buffer of its own; a full
-/// buffer goes to the spool as one block. So the spool compresses large blocks
-/// that are each read back once, in one piece, and a connection that ends before
-/// its buffer fills never reaches the spool at all. A buffer is full at
-/// `staging_limit` shared among the connections that have one (between 4 and 64
-/// KiB); should they still hold more than `staging_limit` together (counting
-/// capacity), all of them go to the spool and are freed.
+/// Each open connection first gathers its packed transactions in a buffer of its
+/// own; a full buffer goes to the spool as one block (a run, packed from its
+/// start). So the spool compresses blocks that are each read back once, in one
+/// piece, and a connection that ends before its buffer fills never reaches the
+/// spool at all. A buffer is full at `staging_limit` shared among the connections
+/// that have one (between 4 and 8 KiB); should they still hold more than
+/// `staging_limit` together (counting capacity), all of them go to the spool and
+/// are freed.
 struct SetAside {
     spool: Spool,
-    /// Per open connection, its transactions so far, as comma-joined runs.
+    /// Per open connection, its transactions so far, as packed runs.
     open: HashMap<u64, OpenRuns, RandomState>,
     /// A connection record being written, and its own transactions.
     buf: Vec<u8>,
@@ -716,10 +748,11 @@ struct SetAside {
 
 #[derive(Default)]
 struct OpenRuns {
-    /// Runs in the spool, in order.
+    /// Runs in the spool, in order, each a block of its own.
     runs: Vec<Extent>,
-    /// The JSON after them, not yet in the spool.
+    /// The transactions after them, packed, not yet in the spool.
     staged: Vec<u8>,
+    packer: Packer,
 }
 
 impl OpenRuns {
@@ -728,9 +761,12 @@ impl OpenRuns {
     }
 }
 
-/// Bounds of the block a connection's staged JSON goes to the spool in.
+/// Bounds of the block a connection's staged transactions go to the spool in. A
+/// block is rendered whole when it is read back, to about 20 times its size; on
+/// the keep-alive benchmark, blocks of at most 8 KiB (200 KB of JSON) ran faster
+/// than 16 or 64 KiB, and kept peak memory lower (15.6 MB against 18.8 and 25.5).
 const STAGE_MIN: usize = 4 << 10;
-const STAGE_MAX: usize = 64 << 10;
+const STAGE_MAX: usize = 8 << 10;
 
 impl SetAside {
     /// `limit`: bytes of spool held in memory; the staging buffers take as much
@@ -760,11 +796,8 @@ impl SetAside {
         }
         let mut first = open.is_empty();
         txs.for_each_view(|tx| {
-            if !first {
-                open.staged.push(b',');
-            }
+            open.packer.pack(&mut open.staged, tx, !first);
             first = false;
-            fast::transaction(&mut open.staged, tx);
         });
         if open.staged.len() >= chunk {
             Self::to_spool(&mut self.spool, open)?;
@@ -780,8 +813,8 @@ impl SetAside {
         Ok(())
     }
 
-    /// Moves a connection's staged JSON to the spool as one block of its own (it is
-    /// read back on its own, when its connection is written).
+    /// Moves a connection's staged transactions to the spool as one block of its
+    /// own (it is read back on its own, when its connection is written).
     fn to_spool(spool: &mut Spool, open: &mut OpenRuns) -> io::Result<()> {
         if !open.staged.is_empty() {
             open.runs.push(spool.append_block(&open.staged)?);
@@ -792,7 +825,8 @@ impl SetAside {
 
     /// `record` as JSON (`tagged`: as an NDJSON connection line), with the
     /// connection's set-aside transactions spliced in before the record's own,
-    /// handed to `emit` piece by piece.
+    /// handed to `emit` piece by piece (runs in the spool as `Piece::Packed`, for
+    /// `emit` to render or to note).
     ///
     /// `record` is written with an empty `transactions` list (it was taken out);
     /// `own` are the record's transactions (those not retired), written by the fast
@@ -813,25 +847,23 @@ impl SetAside {
         }
         emit(&mut self.spool, Piece::Bytes(&self.buf[..at]))?;
         let mut any = false;
+        self.own.clear();
         if let Some(open) = open {
             self.staged_bytes -= open.staged.capacity();
             any = !open.is_empty();
             for run in open.runs {
-                emit(&mut self.spool, Piece::Spooled(run))?;
+                emit(&mut self.spool, Piece::Packed(run))?;
             }
-            if !open.staged.is_empty() {
-                emit(&mut self.spool, Piece::Bytes(&open.staged))?;
-            }
+            render_packed(&open.staged, &mut self.own)?;
         }
-        if !own.is_empty() {
-            self.own.clear();
-            for tx in own {
-                if any {
-                    self.own.push(b',');
-                }
-                any = true;
-                fast::transaction(&mut self.own, &tx.view());
+        for tx in own {
+            if any {
+                self.own.push(b',');
             }
+            any = true;
+            fast::transaction(&mut self.own, &tx.view());
+        }
+        if !self.own.is_empty() {
             emit(&mut self.spool, Piece::Bytes(&self.own))?;
         }
         emit(&mut self.spool, Piece::Bytes(&self.buf[at..]))?;
@@ -847,15 +879,26 @@ impl SetAside {
 struct NdjsonParts<W> {
     out: W,
     set_aside: SetAside,
+    /// A run of packed transactions read back, and its JSON.
+    run: Vec<u8>,
+    json: Vec<u8>,
 }
 
 impl<W: Write> NdjsonParts<W> {
+    fn new(out: W, limit: usize) -> Self {
+        NdjsonParts { out, set_aside: SetAside::new(true, limit), run: Vec::new(), json: Vec::new() }
+    }
+
     fn write_connection(&mut self, record: &mut ConnectionRecord) -> io::Result<()> {
         let own = std::mem::take(&mut record.transactions);
-        let out = &mut self.out;
+        let (out, run, json) = (&mut self.out, &mut self.run, &mut self.json);
         let written = self.set_aside.pieces(record, true, &own, &mut |spool, piece| match piece {
             Piece::Bytes(b) => out.write_all(b),
-            Piece::Spooled(e) => spool.copy_to(e, out),
+            Piece::Packed(e) => {
+                run.clear();
+                spool.copy_to(e, run)?;
+                write_packed(run, json, out)
+            }
         });
         // Put back, to be freed with the record (see `Writer::threaded`).
         record.transactions = own;
@@ -892,14 +935,14 @@ impl<W: Write + Send + 'static> NdjsonSink<W> {
 
     /// Serialises and writes on a thread of its own.
     pub fn threaded(out: W) -> Self {
-        let parts = NdjsonParts { out, set_aside: SetAside::new(true, SPOOL_MEMORY) };
+        let parts = NdjsonParts::new(out, SPOOL_MEMORY);
         NdjsonSink { builder: ReportBuilder::new(), writer: Writer::threaded(parts), error: None }
     }
 
     /// Keeps at most `limit` bytes of set-aside transactions in memory (tests
     /// make it small, to go through the temporary file).
     pub fn with_spool_memory(out: W, limit: usize) -> Self {
-        let parts = NdjsonParts { out, set_aside: SetAside::new(true, limit) };
+        let parts = NdjsonParts::new(out, limit);
         NdjsonSink { builder: ReportBuilder::new(), writer: Writer::Inline(parts), error: None }
     }
 
@@ -961,7 +1004,7 @@ struct DocumentParts {
     /// Per connection: id, first index in `extents`, number of extents.
     index: Vec<(u64, u32, u32)>,
     /// Where each connection's JSON is: pieces in `records` (tagged `false`) and
-    /// runs of transactions in `set_aside` (tagged `true`), in order.
+    /// runs of packed transactions in `set_aside` (tagged `true`), in order.
     extents: Vec<(bool, Extent)>,
 }
 
@@ -996,7 +1039,7 @@ impl DocumentParts {
                         _ => extents.push((false, e)),
                     }
                 }
-                Piece::Spooled(e) => extents.push((true, e)),
+                Piece::Packed(e) => extents.push((true, e)),
             }
             Ok(())
         });
@@ -1008,9 +1051,10 @@ impl DocumentParts {
     }
 
     /// Writes `report` (whose `connections` is empty) with the connections set
-    /// aside spliced in, in id order. `helper`: decompress every other block on a
-    /// thread of its own (on a long keep-alive capture nearly the whole document
-    /// comes out of the spool here, after the analysis, with one core idle).
+    /// aside spliced in, in id order. `helper`: read back every other block
+    /// (`ConnectionsParts::load`) on a thread of its own (on a long keep-alive
+    /// capture nearly the whole document is rendered from packed transactions
+    /// here, after the analysis, with one core idle).
     fn write<W: Write>(&mut self, report: &Report, out: &mut W, helper: bool) -> io::Result<()> {
         let mut doc = Vec::new();
         write_json(&mut doc, report)?;
@@ -1049,15 +1093,52 @@ struct ConnectionsParts<'a> {
 enum Step {
     /// The comma between two connections.
     Comma,
-    /// Bytes of a block of one of the spools.
+    /// Bytes of a block of one of the spools (a set-aside block is one run of
+    /// packed transactions, always read whole).
     Bytes { spool: usize, span: Span },
 }
 
-/// The decompressing thread as `ConnectionsParts::write` sees it: blocks coming
-/// (decompressed), and buffers going back to be reused.
+/// The set-aside transactions' spool in `ConnectionsParts::spools`.
+const SET_ASIDE: usize = 1;
+
+/// What reading a block back needs besides the buffer it goes to.
+#[derive(Default)]
+struct ReadBuffers {
+    /// Compressed bytes read from the temporary file.
+    scratch: Vec<u8>,
+    /// A run of packed transactions, before it is rendered.
+    run: Vec<u8>,
+}
+
+/// The helping thread as `ConnectionsParts::write` sees it: blocks coming (read
+/// back by `load`), and buffers going back to be reused.
 type BlockHelper<'a> = (&'a Receiver<io::Result<Vec<u8>>>, &'a Sender<Vec<u8>>);
 
 impl ConnectionsParts<'_> {
+    /// Block `block` of spool `spool` as it is written out, at the start of
+    /// `plain`: a records block as it is, a set-aside block (a run of packed
+    /// transactions) as their JSON, and then `plain` is exactly that long.
+    fn load(&self, spool: usize, block: usize, plain: &mut Vec<u8>, buffers: &mut ReadBuffers) -> io::Result<()> {
+        if spool != SET_ASIDE {
+            return self.spools[spool].read_block(block, plain, &mut buffers.scratch).map(drop);
+        }
+        let n = self.spools[spool].read_block(block, &mut buffers.run, &mut buffers.scratch)?;
+        plain.clear();
+        render_packed(&buffers.run[..n], plain)
+    }
+
+    /// The bytes of `span` of a block `load`ed to `plain`.
+    fn bytes<'p>(&self, spool: usize, span: Span, plain: &'p [u8]) -> io::Result<&'p [u8]> {
+        if spool != SET_ASIDE {
+            return Ok(&plain[span.from..span.to]);
+        }
+        // A run is a block of its own (`Spool::append_block`), and is read whole.
+        if span.from != 0 || Some(span.to) != self.spools[spool].block_len(span.block) {
+            return Err(io::Error::other("set-aside transactions read in part"));
+        }
+        Ok(plain)
+    }
+
     fn steps(&self) -> impl Iterator<Item = Step> + '_ {
         self.index.iter().enumerate().flat_map(move |(n, &(_, first, count))| {
             let comma = (n > 0).then_some(Step::Comma);
@@ -1069,12 +1150,12 @@ impl ConnectionsParts<'_> {
         })
     }
 
-    /// The blocks `steps` has to decompress, in order: each block it reads that
-    /// is not among the last few it read of the same spool (see `Recent`). The
-    /// same sequence for the thread that writes and the one that helps it, which
-    /// decompresses every second one.
+    /// The blocks `steps` has to `load`, in order: each block it reads that is
+    /// not among the last few it read of the same spool (see `Recent`). The same
+    /// sequence for the thread that writes and the one that helps it, which loads
+    /// every second one.
     fn blocks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let mut recent: [Recent<()>; 2] = Default::default();
+        let mut recent = Recent::<()>::per_spool();
         self.steps().filter_map(move |step| match step {
             Step::Bytes { spool, span } if !recent[spool].touch(span.block) => {
                 recent[spool].make_room();
@@ -1086,10 +1167,10 @@ impl ConnectionsParts<'_> {
     }
 
     /// Writes the connections out. `helper`: where every second block comes from,
-    /// decompressed (see `write_with_helper`), and where its buffer goes back.
+    /// loaded (see `write_with_helper`), and where its buffer goes back.
     fn write<W: Write>(&self, out: &mut W, helper: Option<BlockHelper<'_>>) -> io::Result<()> {
-        let mut recent: [Recent<Vec<u8>>; 2] = Default::default();
-        let mut scratch = Vec::new();
+        let mut recent = Recent::<Vec<u8>>::per_spool();
+        let mut buffers = ReadBuffers::default();
         let mut misses = 0usize;
         for step in self.steps() {
             match step {
@@ -1101,7 +1182,7 @@ impl ConnectionsParts<'_> {
                         let evicted = recent.make_room();
                         let plain = match helper {
                             Some((ready, spent)) if misses.is_multiple_of(2) => {
-                                let plain = ready.recv().map_err(|_| io::Error::other("the decompressing thread stopped"))??;
+                                let plain = ready.recv().map_err(|_| io::Error::other("the thread reading the spool back stopped"))??;
                                 if let Some(evicted) = evicted {
                                     let _ = spent.try_send(evicted);
                                 }
@@ -1109,31 +1190,30 @@ impl ConnectionsParts<'_> {
                             }
                             _ => {
                                 let mut plain = evicted.unwrap_or_default();
-                                self.spools[spool].read_block(span.block, &mut plain, &mut scratch)?;
+                                self.load(spool, span.block, &mut plain, &mut buffers)?;
                                 plain
                             }
                         };
                         recent.put(span.block, plain);
                     }
-                    out.write_all(&recent.latest()[span.from..span.to])?;
+                    out.write_all(self.bytes(spool, span, recent.latest())?)?;
                 }
             }
         }
         Ok(())
     }
 
-    /// `write`, with every second block (of `blocks`) decompressed ahead on a
-    /// thread of its own and handed over through a short queue (memory: a few
-    /// blocks).
+    /// `write`, with every second block (of `blocks`) loaded ahead on a thread of
+    /// its own and handed over through a short queue (memory: a few blocks).
     fn write_with_helper<W: Write>(&self, out: &mut W) -> io::Result<()> {
         std::thread::scope(|scope| {
             let (ready_tx, ready) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(2);
             let (spent, spent_rx) = crossbeam_channel::bounded::<Vec<u8>>(4);
-            let helper = std::thread::Builder::new().name("json-inflate".into()).spawn_scoped(scope, move || {
-                let mut scratch = Vec::new();
+            let helper = std::thread::Builder::new().name("json-render".into()).spawn_scoped(scope, move || {
+                let mut buffers = ReadBuffers::default();
                 for (spool, block) in self.blocks().skip(1).step_by(2) {
                     let mut plain = spent_rx.try_recv().unwrap_or_default();
-                    let read = self.spools[spool].read_block(block, &mut plain, &mut scratch).map(|_| plain);
+                    let read = self.load(spool, block, &mut plain, &mut buffers).map(|_| plain);
                     // The writer stops taking them only when it has failed.
                     if ready_tx.send(read).is_err() {
                         break;
@@ -1156,19 +1236,31 @@ impl ConnectionsParts<'_> {
 /// block at hand each block was decompressed eight times over.
 struct Recent<T> {
     blocks: Vec<(usize, T)>,
+    keep: usize,
 }
 
-/// Blocks `Recent` keeps, per spool (a records block is 256 KiB; a set-aside
-/// block is one connection's staged run, usually at most 64 KiB and a batch).
+/// Blocks `Recent` keeps of the records spool (a block is 256 KiB).
 const RECENT_BLOCKS: usize = 4;
 
 impl<T> Default for Recent<T> {
     fn default() -> Self {
-        Recent { blocks: Vec::with_capacity(RECENT_BLOCKS) }
+        Recent::keeping(RECENT_BLOCKS)
     }
 }
 
 impl<T> Recent<T> {
+    fn keeping(keep: usize) -> Self {
+        Recent { blocks: Vec::with_capacity(keep), keep }
+    }
+
+    /// One per spool of `ConnectionsParts::spools`. A set-aside block is one run
+    /// of transactions, read once, and kept as its JSON (about 20 times its
+    /// packed size, which is up to `STAGE_MAX` and a batch): only the latest is
+    /// kept.
+    fn per_spool() -> [Recent<T>; 2] {
+        [Recent::keeping(RECENT_BLOCKS), Recent::keeping(1)]
+    }
+
     /// Whether `block` is kept; if so it becomes the latest.
     fn touch(&mut self, block: usize) -> bool {
         match self.blocks.iter().position(|(b, _)| *b == block) {
@@ -1183,7 +1275,7 @@ impl<T> Recent<T> {
     /// Forgets the oldest block if there is no room for another, and gives back
     /// what was kept of it.
     fn make_room(&mut self) -> Option<T> {
-        if self.blocks.len() < RECENT_BLOCKS {
+        if self.blocks.len() < self.keep {
             return None;
         }
         self.blocks.pop().map(|(_, kept)| kept)

@@ -1,5 +1,6 @@
 //! Views for scripts and people: the text report and JSON / NDJSON.
 
 pub mod json;
+pub mod packed;
 pub mod spool;
 pub mod text;

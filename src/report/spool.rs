@@ -3,12 +3,13 @@
 //! The JSON document puts the summary before the connections, so nothing can be
 //! written until the capture has been read; and a long keep-alive connection's
 //! NDJSON line can only be written when it ends, though its transactions were
-//! finished (and serialised) long before. Both keep those bytes here.
+//! finished long before. Both keep those bytes here: connections' JSON, and
+//! transactions packed (`report::packed`).
 //!
 //! Bytes are gathered in blocks that are compressed with LZ4 when full (or when
-//! the caller seals one): JSON of HTTP transactions repeats itself so much that a
-//! 300 MB document becomes about 25 MB, and compressing is cheaper than writing
-//! the uncompressed bytes even to the page cache. Compressed blocks stay in memory
+//! the caller seals one): JSON of HTTP connections repeats itself so much that it
+//! shrinks about tenfold, and compressing is cheaper than writing the
+//! uncompressed bytes even to the page cache. Compressed blocks stay in memory
 //! up to `mem_limit`; beyond that they go to an anonymous temporary file (in
 //! `$TMPDIR`, removed by the system when keepscope exits, however it exits).
 //! Memory stays at about `mem_limit` plus two blocks whatever the size of the
@@ -253,6 +254,11 @@ impl Spool {
             Ok(n) => Err(io::Error::other(format!("spool block decompresses to {n} bytes, not {len}"))),
             Err(e) => Err(io::Error::other(format!("spool block does not decompress: {e}"))),
         }
+    }
+
+    /// The uncompressed length of sealed block `index`.
+    pub fn block_len(&self, index: usize) -> Option<usize> {
+        self.blocks.get(index).map(|b| b.len as usize)
     }
 
     /// Where the bytes of `extent` are, block by block. Only sealed blocks are
