@@ -879,31 +879,118 @@ impl SetAside {
 struct NdjsonParts<W> {
     out: W,
     set_aside: SetAside,
-    /// A run of packed transactions read back, and its JSON.
-    run: Vec<u8>,
+    /// The set-aside runs of the connection being written, gathered to be
+    /// written together (see `write_runs`).
+    runs: Vec<Extent>,
+    buffers: ReadBuffers,
     json: Vec<u8>,
+    /// Whether a thread may be started to help write a long connection.
+    helper: bool,
 }
 
 impl<W: Write> NdjsonParts<W> {
-    fn new(out: W, limit: usize) -> Self {
-        NdjsonParts { out, set_aside: SetAside::new(true, limit), run: Vec::new(), json: Vec::new() }
+    fn new(out: W, limit: usize, helper: bool) -> Self {
+        NdjsonParts {
+            out,
+            set_aside: SetAside::new(true, limit),
+            runs: Vec::new(),
+            buffers: ReadBuffers::default(),
+            json: Vec::new(),
+            helper,
+        }
     }
 
     fn write_connection(&mut self, record: &mut ConnectionRecord) -> io::Result<()> {
         let own = std::mem::take(&mut record.transactions);
-        let (out, run, json) = (&mut self.out, &mut self.run, &mut self.json);
+        let (out, runs, buffers, json, helper) = (&mut self.out, &mut self.runs, &mut self.buffers, &mut self.json, self.helper);
+        runs.clear();
+        // Runs come first, then bytes (and the last piece is bytes).
         let written = self.set_aside.pieces(record, true, &own, &mut |spool, piece| match piece {
-            Piece::Bytes(b) => out.write_all(b),
             Piece::Packed(e) => {
-                run.clear();
-                spool.copy_to(e, run)?;
-                write_packed(run, json, out)
+                runs.push(e);
+                Ok(())
+            }
+            Piece::Bytes(b) => {
+                write_runs(spool, runs, json, buffers, out, helper)?;
+                runs.clear();
+                out.write_all(b)
             }
         });
         // Put back, to be freed with the record (see `Writer::threaded`).
         record.transactions = own;
         written?;
         self.out.write_all(b"\n")
+    }
+}
+
+/// Runs of set-aside transactions from `HELP_FROM_RUNS` on (a thousand
+/// transactions or more, half a megabyte of JSON) are written with a thread's
+/// help.
+const HELP_FROM_RUNS: usize = 4;
+
+/// Writes the JSON of `runs` (of `spool`) to `out`, in order. With `helper`, many
+/// runs are shared with a thread of its own, which renders every second one
+/// ahead: the JSON is about 20 times what was set aside, and on a capture of
+/// long keep-alive connections that all end with it, nearly all of it is written
+/// here at the end, when the analysis is done and a core is free.
+fn write_runs<W: Write>(
+    spool: &Spool,
+    runs: &[Extent],
+    json: &mut Vec<u8>,
+    buffers: &mut ReadBuffers,
+    out: &mut W,
+    helper: bool,
+) -> io::Result<()> {
+    let write_one = |run: Extent, json: &mut Vec<u8>, buffers: &mut ReadBuffers, out: &mut W| {
+        let n = read_run(spool, run, buffers)?;
+        write_packed(&buffers.run[..n], json, out)
+    };
+    if !helper || runs.len() < HELP_FROM_RUNS {
+        return runs.iter().try_for_each(|&run| write_one(run, json, buffers, out));
+    }
+    std::thread::scope(|scope| {
+        let (ready_tx, ready) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(2);
+        let (spent, spent_rx) = crossbeam_channel::bounded::<Vec<u8>>(4);
+        let helping = std::thread::Builder::new().name("ndjson-render".into()).spawn_scoped(scope, move || {
+            let mut buffers = ReadBuffers::default();
+            for &run in runs.iter().skip(1).step_by(2) {
+                let mut rendered = spent_rx.try_recv().unwrap_or_default();
+                rendered.clear();
+                let done = read_run(spool, run, &mut buffers)
+                    .and_then(|n| render_packed(&buffers.run[..n], &mut rendered))
+                    .map(|()| rendered);
+                // The writer stops taking them only when it has failed.
+                if ready_tx.send(done).is_err() {
+                    break;
+                }
+            }
+        });
+        if helping.is_err() {
+            // No thread to be had: one does it all.
+            return runs.iter().try_for_each(|&run| write_one(run, json, buffers, out));
+        }
+        for (i, &run) in runs.iter().enumerate() {
+            if i % 2 == 0 {
+                write_one(run, json, buffers, out)?;
+            } else {
+                let rendered = ready.recv().map_err(|_| io::Error::other("the thread rendering transactions stopped"))??;
+                out.write_all(&rendered)?;
+                let _ = spent.try_send(rendered);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Reads a run of packed transactions (a block of its own) back to the start of
+/// `buffers.run`; returns its length.
+fn read_run(spool: &Spool, run: Extent, buffers: &mut ReadBuffers) -> io::Result<usize> {
+    let mut spans = spool.spans(run);
+    match (spans.next(), spans.next()) {
+        (Some(span), None) if span.from == 0 && Some(span.to) == spool.block_len(span.block) => {
+            spool.read_block(span.block, &mut buffers.run, &mut buffers.scratch)
+        }
+        _ => Err(io::Error::other("set-aside transactions are not a block of their own")),
     }
 }
 
@@ -935,14 +1022,14 @@ impl<W: Write + Send + 'static> NdjsonSink<W> {
 
     /// Serialises and writes on a thread of its own.
     pub fn threaded(out: W) -> Self {
-        let parts = NdjsonParts::new(out, SPOOL_MEMORY);
+        let parts = NdjsonParts::new(out, SPOOL_MEMORY, true);
         NdjsonSink { builder: ReportBuilder::new(), writer: Writer::threaded(parts), error: None }
     }
 
     /// Keeps at most `limit` bytes of set-aside transactions in memory (tests
     /// make it small, to go through the temporary file).
     pub fn with_spool_memory(out: W, limit: usize) -> Self {
-        let parts = NdjsonParts::new(out, limit);
+        let parts = NdjsonParts::new(out, limit, false);
         NdjsonSink { builder: ReportBuilder::new(), writer: Writer::Inline(parts), error: None }
     }
 
