@@ -211,7 +211,7 @@ fn varint(run: &mut Vec<u8>, mut v: u64) {
 /// whether its JSON is preceded by a comma; stops at `f`'s first error. A run that
 /// does not unpack (a damaged temporary file) is an error, never a panic.
 pub fn for_each_view(run: &[u8], mut f: impl FnMut(bool, &TxView<'_>) -> io::Result<()>) -> io::Result<()> {
-    let mut reader = Reader { run, at: 0, strings: [""; STRINGS], ts_bits: 0, depth: 0 };
+    let mut reader = Reader { run, at: 0, strings: [""; STRINGS], versions: Default::default(), ts_bits: 0, depth: 0 };
     let mut interims = Vec::new();
     while reader.at < run.len() {
         let (comma, tx) = reader.next(&mut interims).ok_or_else(|| io::Error::other("transactions set aside are damaged"))?;
@@ -224,6 +224,10 @@ struct Reader<'a> {
     run: &'a [u8],
     at: usize,
     strings: [&'a str; STRINGS],
+    /// The request's and the response's last version, made once (a view holds
+    /// its version as a `Text`; making it for every transaction was a tenth of
+    /// what writing the JSON cost).
+    versions: [Text; 2],
     ts_bits: u64,
     depth: u64,
 }
@@ -249,7 +253,7 @@ impl<'a> Reader<'a> {
                 end_ts,
                 method: self.string(codes, METHOD)?.unwrap_or_default(),
                 uri: self.string(codes, URI)?,
-                version: Text::from(self.string(codes, REQUEST_VERSION)?.unwrap_or_default()),
+                version: self.version(codes, REQUEST_VERSION, 0)?,
                 connection: self.string(codes, REQUEST_CONNECTION)?,
                 keep_alive: self.string(codes, REQUEST_KEEP_ALIVE)?,
                 expect: self.string(codes, EXPECT)?,
@@ -276,7 +280,7 @@ impl<'a> Reader<'a> {
                 end_ts,
                 status,
                 reason: self.string(codes, REASON)?.unwrap_or_default(),
-                version: Text::from(self.string(codes, RESPONSE_VERSION)?.unwrap_or_default()),
+                version: self.version(codes, RESPONSE_VERSION, 1)?,
                 connection: self.string(codes, RESPONSE_CONNECTION)?,
                 keep_alive: self.string(codes, RESPONSE_KEEP_ALIVE)?,
                 framing: self.string(codes, FRAMING)?.unwrap_or_default(),
@@ -334,6 +338,19 @@ impl<'a> Reader<'a> {
             return Some(None);
         }
         Some(Some(f64::from_bits(u64::from_le_bytes(self.bytes(8)?.try_into().ok()?))))
+    }
+
+    /// A version field (never absent), kept in `versions[slot]`.
+    fn version(&mut self, codes: u32, field: usize, slot: usize) -> Option<Text> {
+        match (codes >> (2 * field)) & 3 {
+            SAME => {}
+            NEW => {
+                let value = self.string(codes, field)??;
+                self.versions[slot] = Text::from(value);
+            }
+            _ => return None,
+        }
+        Some(self.versions[slot].clone())
     }
 
     /// The field's value: `None` when it is absent (`Some("")` for a non-optional
