@@ -5,9 +5,10 @@
 //! be written (the document's summary comes first; an NDJSON line waits for the
 //! connection's end). They used to be kept as their JSON, compressed: about 590
 //! bytes a transaction, so on the keep-alive benchmark 670 MB were written,
-//! compressed and decompressed again, about a quarter of the run's CPU. Packed,
-//! a transaction is about 30 bytes, and its JSON is written once, when it is
-//! needed, by the same writer (`json::fast::transaction`) from the same view.
+//! compressed and decompressed again (the compression and decompression alone
+//! were a fifth of the run's CPU). Packed, a keep-alive transaction is about 25
+//! bytes, and its JSON is written once, when it is needed, by the same writer
+//! (`json::fast::transaction`) from the same view.
 //!
 //! A run of packed transactions is read back from its start only (a run becomes
 //! one spool block), so each one is packed against the one before it:
