@@ -261,104 +261,243 @@ pub mod fast {
         }
     }
 
-    fn opt_string(out: &mut Vec<u8>, v: Option<&str>) {
-        match v {
-            Some(v) => string(out, v),
-            None => out.extend_from_slice(b"null"),
+    /// Where a transaction's JSON goes (`transaction_to`): the JSON itself
+    /// (`Vec<u8>`), a `TxTemplate` being made, or a template being filled in.
+    trait TxOut {
+        /// Bytes that are the same for every transaction of the same shape: keys,
+        /// punctuation, `null`s, booleans.
+        fn raw(&mut self, bytes: &[u8]);
+        /// Strings are the same too in transactions that `TxTemplate` is used for.
+        fn string(&mut self, v: &str);
+        fn int(&mut self, v: u64);
+        fn float(&mut self, v: f64);
+
+        fn opt_float(&mut self, v: Option<f64>) {
+            match v {
+                Some(v) => self.float(v),
+                None => self.raw(b"null"),
+            }
+        }
+
+        fn opt_string(&mut self, v: Option<&str>) {
+            match v {
+                Some(v) => self.string(v),
+                None => self.raw(b"null"),
+            }
+        }
+
+        fn boolean(&mut self, v: bool) {
+            self.raw(if v { b"true" } else { b"false" });
         }
     }
 
-    fn request(out: &mut Vec<u8>, r: &RequestView) {
-        out.extend_from_slice(b"{\"ts\":");
-        float(out, r.ts);
-        out.extend_from_slice(b",\"end_ts\":");
-        opt_float(out, r.end_ts);
-        out.extend_from_slice(b",\"method\":");
-        string(out, r.method);
-        out.extend_from_slice(b",\"uri\":");
-        opt_string(out, r.uri);
-        out.extend_from_slice(b",\"version\":");
-        string(out, &r.version);
-        out.extend_from_slice(b",\"connection\":");
-        opt_string(out, r.connection);
-        out.extend_from_slice(b",\"keep_alive\":");
-        opt_string(out, r.keep_alive);
-        out.extend_from_slice(b",\"expect\":");
-        opt_string(out, r.expect);
-        out.extend_from_slice(b",\"body_bytes\":");
-        int(out, r.body_bytes);
-        out.extend_from_slice(b",\"complete\":");
-        boolean(out, r.complete);
-        out.push(b'}');
+    impl TxOut for Vec<u8> {
+        fn raw(&mut self, bytes: &[u8]) {
+            self.extend_from_slice(bytes);
+        }
+
+        fn string(&mut self, v: &str) {
+            string(self, v);
+        }
+
+        fn int(&mut self, v: u64) {
+            int(self, v);
+        }
+
+        fn float(&mut self, v: f64) {
+            float(self, v);
+        }
     }
 
-    fn response(out: &mut Vec<u8>, r: &ResponseView) {
-        out.extend_from_slice(b"{\"ts\":");
-        float(out, r.ts);
-        out.extend_from_slice(b",\"end_ts\":");
-        opt_float(out, r.end_ts);
-        out.extend_from_slice(b",\"status\":");
+    /// A transaction's JSON without its numbers: the bytes between them. A
+    /// transaction that differs from the one a template was made from only in its
+    /// numbers (the packed form tells: `packed::for_each_view`'s `repeats`; the
+    /// numbers are the depth, timestamps, durations, lengths and status, and
+    /// which of them are `null` must be the same too) is written by copying the
+    /// template's runs of bytes between its own numbers (`transaction_like`). On
+    /// a keep-alive connection nearly every transaction is such a one, and the
+    /// 400-odd bytes of keys, strings and booleans are then a few copies rather
+    /// than some forty small writes and eight string checks.
+    #[derive(Default)]
+    pub struct TxTemplate {
+        bytes: Vec<u8>,
+        /// Where each number was cut out, in order.
+        cuts: Vec<usize>,
+    }
+
+    impl TxTemplate {
+        /// Makes this the template of `t`.
+        pub fn make(&mut self, t: &TxView) {
+            self.bytes.clear();
+            self.cuts.clear();
+            transaction_to(self, t);
+        }
+    }
+
+    impl TxOut for TxTemplate {
+        fn raw(&mut self, bytes: &[u8]) {
+            self.bytes.extend_from_slice(bytes);
+        }
+
+        fn string(&mut self, v: &str) {
+            string(&mut self.bytes, v);
+        }
+
+        fn int(&mut self, _: u64) {
+            self.cuts.push(self.bytes.len());
+        }
+
+        fn float(&mut self, _: f64) {
+            self.cuts.push(self.bytes.len());
+        }
+    }
+
+    /// A template being filled in with a transaction's numbers.
+    struct Filling<'a> {
+        out: &'a mut Vec<u8>,
+        template: &'a TxTemplate,
+        /// The template's bytes up to here are written.
+        at: usize,
+        /// The next number's cut.
+        cut: usize,
+    }
+
+    impl Filling<'_> {
+        /// Writes the template's bytes up to the next number's place.
+        fn up_to_number(&mut self) {
+            let t = self.template;
+            // Only a transaction of another shape than the template's can have
+            // more numbers (`repeats` rules that out); its JSON would be wrong,
+            // but nothing here panics over it.
+            let to = t.cuts.get(self.cut).copied().unwrap_or(t.bytes.len()).max(self.at);
+            self.out.extend_from_slice(&t.bytes[self.at..to]);
+            self.at = to;
+            self.cut += 1;
+        }
+    }
+
+    impl TxOut for Filling<'_> {
+        fn raw(&mut self, _: &[u8]) {}
+
+        fn string(&mut self, _: &str) {}
+
+        fn int(&mut self, v: u64) {
+            self.up_to_number();
+            int(self.out, v);
+        }
+
+        fn float(&mut self, v: f64) {
+            self.up_to_number();
+            float(self.out, v);
+        }
+    }
+
+    /// `t` as `transaction` writes it, through `template`, which must have been
+    /// made from a transaction that differs from `t` only in its numbers.
+    pub fn transaction_like(out: &mut Vec<u8>, template: &TxTemplate, t: &TxView) {
+        let mut filling = Filling { out, template, at: 0, cut: 0 };
+        transaction_to(&mut filling, t);
+        let at = filling.at;
+        out.extend_from_slice(&template.bytes[at..]);
+    }
+
+    fn request(o: &mut impl TxOut, r: &RequestView) {
+        o.raw(b"{\"ts\":");
+        o.float(r.ts);
+        o.raw(b",\"end_ts\":");
+        o.opt_float(r.end_ts);
+        o.raw(b",\"method\":");
+        o.string(r.method);
+        o.raw(b",\"uri\":");
+        o.opt_string(r.uri);
+        o.raw(b",\"version\":");
+        o.string(&r.version);
+        o.raw(b",\"connection\":");
+        o.opt_string(r.connection);
+        o.raw(b",\"keep_alive\":");
+        o.opt_string(r.keep_alive);
+        o.raw(b",\"expect\":");
+        o.opt_string(r.expect);
+        o.raw(b",\"body_bytes\":");
+        o.int(r.body_bytes);
+        o.raw(b",\"complete\":");
+        o.boolean(r.complete);
+        o.raw(b"}");
+    }
+
+    fn response(o: &mut impl TxOut, r: &ResponseView) {
+        o.raw(b"{\"ts\":");
+        o.float(r.ts);
+        o.raw(b",\"end_ts\":");
+        o.opt_float(r.end_ts);
+        o.raw(b",\"status\":");
         match r.status {
-            Some(s) => int(out, s as u64),
-            None => out.extend_from_slice(b"null"),
+            Some(s) => o.int(s as u64),
+            None => o.raw(b"null"),
         }
-        out.extend_from_slice(b",\"reason\":");
-        string(out, r.reason);
-        out.extend_from_slice(b",\"version\":");
-        string(out, &r.version);
-        out.extend_from_slice(b",\"connection\":");
-        opt_string(out, r.connection);
-        out.extend_from_slice(b",\"keep_alive\":");
-        opt_string(out, r.keep_alive);
-        out.extend_from_slice(b",\"framing\":");
-        string(out, r.framing);
-        out.extend_from_slice(b",\"body_bytes\":");
-        int(out, r.body_bytes);
-        out.extend_from_slice(b",\"complete\":");
-        boolean(out, r.complete);
-        out.push(b'}');
+        o.raw(b",\"reason\":");
+        o.string(r.reason);
+        o.raw(b",\"version\":");
+        o.string(&r.version);
+        o.raw(b",\"connection\":");
+        o.opt_string(r.connection);
+        o.raw(b",\"keep_alive\":");
+        o.opt_string(r.keep_alive);
+        o.raw(b",\"framing\":");
+        o.string(r.framing);
+        o.raw(b",\"body_bytes\":");
+        o.int(r.body_bytes);
+        o.raw(b",\"complete\":");
+        o.boolean(r.complete);
+        o.raw(b"}");
     }
 
     /// One transaction, as `write_json` would write its record.
     pub fn transaction(out: &mut Vec<u8>, t: &TxView) {
-        out.extend_from_slice(b"{\"depth\":");
-        int(out, t.depth);
-        out.extend_from_slice(b",\"reused\":");
-        boolean(out, t.reused);
-        out.extend_from_slice(b",\"pipelined\":");
-        boolean(out, t.pipelined);
-        out.extend_from_slice(b",\"idle_before_s\":");
-        opt_float(out, t.idle_before_s);
-        out.extend_from_slice(b",\"request\":");
+        transaction_to(out, t);
+    }
+
+    /// A transaction's JSON, to `o` (the JSON itself, a template, or a template's
+    /// filling: see `TxTemplate`).
+    fn transaction_to(o: &mut impl TxOut, t: &TxView) {
+        o.raw(b"{\"depth\":");
+        o.int(t.depth);
+        o.raw(b",\"reused\":");
+        o.boolean(t.reused);
+        o.raw(b",\"pipelined\":");
+        o.boolean(t.pipelined);
+        o.raw(b",\"idle_before_s\":");
+        o.opt_float(t.idle_before_s);
+        o.raw(b",\"request\":");
         match &t.request {
-            Some(r) => request(out, r),
-            None => out.extend_from_slice(b"null"),
+            Some(r) => request(o, r),
+            None => o.raw(b"null"),
         }
-        out.extend_from_slice(b",\"interim\":[");
+        o.raw(b",\"interim\":[");
         for (i, interim) in t.interim.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                o.raw(b",");
             }
-            out.extend_from_slice(b"{\"status\":");
-            int(out, interim.status as u64);
-            out.extend_from_slice(b",\"ts\":");
-            float(out, interim.ts);
-            out.push(b'}');
+            o.raw(b"{\"status\":");
+            o.int(interim.status as u64);
+            o.raw(b",\"ts\":");
+            o.float(interim.ts);
+            o.raw(b"}");
         }
-        out.extend_from_slice(b"],\"response\":");
+        o.raw(b"],\"response\":");
         match &t.response {
-            Some(r) => response(out, r),
-            None => out.extend_from_slice(b"null"),
+            Some(r) => response(o, r),
+            None => o.raw(b"null"),
         }
-        out.extend_from_slice(b",\"expect_outcome\":");
-        string(out, t.expect_outcome);
-        out.extend_from_slice(b",\"persistent_after\":");
-        boolean(out, t.persistent_after);
-        out.extend_from_slice(b",\"expect_client_wait_s\":");
-        opt_float(out, t.expect_client_wait_s);
-        out.extend_from_slice(b",\"expect_server_wait_s\":");
-        opt_float(out, t.expect_server_wait_s);
-        out.push(b'}');
+        o.raw(b",\"expect_outcome\":");
+        o.string(t.expect_outcome);
+        o.raw(b",\"persistent_after\":");
+        o.boolean(t.persistent_after);
+        o.raw(b",\"expect_client_wait_s\":");
+        o.opt_float(t.expect_client_wait_s);
+        o.raw(b",\"expect_server_wait_s\":");
+        o.opt_float(t.expect_server_wait_s);
+        o.raw(b"}");
     }
 
     /// A connection record as `write_json` would write it, with an empty
@@ -690,26 +829,47 @@ enum Piece<'a> {
 }
 
 /// The JSON of a run of packed transactions, after `out`.
-fn render_packed(run: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-    packed::for_each_view(run, |comma, tx| {
-        if comma {
-            out.push(b',');
-        }
-        fast::transaction(out, tx);
+fn render_packed(run: &[u8], out: &mut Vec<u8>, template: &mut Template) -> io::Result<()> {
+    packed::for_each_view(run, |u| {
+        template.render(u, out);
         Ok(())
     })
 }
 
+/// A `TxTemplate` while it fits the transactions being rendered.
+#[derive(Default)]
+struct Template {
+    template: fast::TxTemplate,
+    fits: bool,
+}
+
+impl Template {
+    /// Renders `u` (with its comma) after `out`: through the template when it
+    /// repeats the transaction before it, made from it if need be.
+    fn render(&mut self, u: &packed::Unpacked<'_>, out: &mut Vec<u8>) {
+        if u.comma {
+            out.push(b',');
+        }
+        if !u.repeats {
+            self.fits = false;
+            fast::transaction(out, &u.tx);
+            return;
+        }
+        if !self.fits {
+            self.template.make(&u.tx);
+            self.fits = true;
+        }
+        fast::transaction_like(out, &self.template, &u.tx);
+    }
+}
+
 /// Writes the JSON of a run of packed transactions to `out`, through `json`, a
 /// few dozen kB at a time (a run's JSON is about 20 times its size).
-fn write_packed<W: Write>(run: &[u8], json: &mut Vec<u8>, out: &mut W) -> io::Result<()> {
+fn write_packed<W: Write>(run: &[u8], json: &mut Vec<u8>, template: &mut Template, out: &mut W) -> io::Result<()> {
     const FLUSH_AT: usize = 32 << 10;
     json.clear();
-    packed::for_each_view(run, |comma, tx| {
-        if comma {
-            json.push(b',');
-        }
-        fast::transaction(json, tx);
+    packed::for_each_view(run, |u| {
+        template.render(u, json);
         if json.len() >= FLUSH_AT {
             out.write_all(json)?;
             json.clear();
@@ -744,6 +904,8 @@ struct SetAside {
     staging_limit: usize,
     /// Capacity of all `OpenRuns::staged` buffers.
     staged_bytes: usize,
+    /// For the staged transactions rendered when their connection is written.
+    template: Template,
 }
 
 #[derive(Default)]
@@ -780,6 +942,7 @@ impl SetAside {
             reclaim,
             staging_limit: limit,
             staged_bytes: 0,
+            template: Template::default(),
         }
     }
 
@@ -854,7 +1017,7 @@ impl SetAside {
             for run in open.runs {
                 emit(&mut self.spool, Piece::Packed(run))?;
             }
-            render_packed(&open.staged, &mut self.own)?;
+            render_packed(&open.staged, &mut self.own, &mut self.template)?;
         }
         for tx in own {
             if any {
@@ -943,7 +1106,7 @@ fn write_runs<W: Write>(
 ) -> io::Result<()> {
     let write_one = |run: Extent, json: &mut Vec<u8>, buffers: &mut ReadBuffers, out: &mut W| {
         let n = read_run(spool, run, buffers)?;
-        write_packed(&buffers.run[..n], json, out)
+        write_packed(&buffers.run[..n], json, &mut buffers.template, out)
     };
     if !helper || runs.len() < HELP_FROM_RUNS {
         return runs.iter().try_for_each(|&run| write_one(run, json, buffers, out));
@@ -957,7 +1120,7 @@ fn write_runs<W: Write>(
                 let mut rendered = spent_rx.try_recv().unwrap_or_default();
                 rendered.clear();
                 let done = read_run(spool, run, &mut buffers)
-                    .and_then(|n| render_packed(&buffers.run[..n], &mut rendered))
+                    .and_then(|n| render_packed(&buffers.run[..n], &mut rendered, &mut buffers.template))
                     .map(|()| rendered);
                 // The writer stops taking them only when it has failed.
                 if ready_tx.send(done).is_err() {
@@ -1195,6 +1358,7 @@ struct ReadBuffers {
     scratch: Vec<u8>,
     /// A run of packed transactions, before it is rendered.
     run: Vec<u8>,
+    template: Template,
 }
 
 /// The helping thread as `ConnectionsParts::write` sees it: blocks coming (read
@@ -1211,7 +1375,7 @@ impl ConnectionsParts<'_> {
         }
         let n = self.spools[spool].read_block(block, &mut buffers.run, &mut buffers.scratch)?;
         plain.clear();
-        render_packed(&buffers.run[..n], plain)
+        render_packed(&buffers.run[..n], plain, &mut buffers.template)
     }
 
     /// The bytes of `span` of a block `load`ed to `plain`.
@@ -1584,6 +1748,60 @@ impl ConnectionSink for JsonDocumentSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `tx` with its numbers changed (the same ones absent): what `repeats`
+    /// allows between two transactions.
+    fn with_numbers(tx: &Transaction, f: f64, n: u64) -> Transaction {
+        let mut tx = tx.clone();
+        tx.depth = n;
+        let vary = |v: &mut Option<f64>, k: f64| {
+            if let Some(v) = v {
+                *v = f * k;
+            }
+        };
+        vary(&mut tx.idle_before_s, 0.5);
+        vary(&mut tx.expect_client_wait_s, 0.25);
+        vary(&mut tx.expect_server_wait_s, 2.0);
+        if let Some(r) = &mut tx.request {
+            r.ts = f;
+            vary(&mut r.end_ts, 1.5);
+            r.body_bytes = n / 3;
+        }
+        if let Some(r) = &mut tx.response {
+            r.ts = -f;
+            vary(&mut r.end_ts, 3.0);
+            r.status = r.status.map(|_| n as u16);
+            r.body_bytes = n.rotate_left(7);
+        }
+        tx
+    }
+
+    proptest::proptest! {
+        /// Runs of transactions that repeat one of a few others with other
+        /// numbers are rendered through templates as the writer writes each.
+        #[test]
+        fn templates_write_what_the_writer_writes(
+            bases in proptest::collection::vec(super::packed::tests::transaction(), 1..4),
+            picks in proptest::collection::vec((0usize..4, super::packed::tests::float(), proptest::prelude::any::<u64>(), proptest::prelude::any::<bool>()), 0..24),
+        ) {
+            let txs: Vec<(Transaction, bool)> = picks
+                .iter()
+                .map(|&(i, f, n, comma)| (with_numbers(&bases[i % bases.len()].0, f, n), comma))
+                .collect();
+            let (mut packer, mut run) = (Packer::default(), Vec::new());
+            let mut want = Vec::new();
+            for (tx, comma) in &txs {
+                packer.pack(&mut run, &tx.view(), *comma);
+                if *comma {
+                    want.push(b',');
+                }
+                fast::transaction(&mut want, &tx.view());
+            }
+            let mut got = Vec::new();
+            render_packed(&run, &mut got, &mut Template::default()).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
+        }
+    }
 
     #[test]
     fn recent_blocks_keep_the_last_few_read() {

@@ -208,17 +208,46 @@ fn varint(run: &mut Vec<u8>, mut v: u64) {
     run.push(v as u8);
 }
 
-/// Hands `f` each transaction of a run packed by a `Packer`, in order, with
-/// whether its JSON is preceded by a comma; stops at `f`'s first error. A run that
-/// does not unpack (a damaged temporary file) is an error, never a panic.
-pub fn for_each_view(run: &[u8], mut f: impl FnMut(bool, &TxView<'_>) -> io::Result<()>) -> io::Result<()> {
-    let mut reader = Reader { run, at: 0, strings: [""; STRINGS], versions: Default::default(), ts_bits: 0, depth: 0 };
+/// A transaction as `for_each_view` hands it on.
+pub struct Unpacked<'v> {
+    pub tx: TxView<'v>,
+    /// Its JSON is preceded by a comma.
+    pub comma: bool,
+    /// It differs from the transaction before it only in its numbers (depth,
+    /// timestamps, durations, lengths, status; not in which of them are absent),
+    /// and neither has interim responses: its JSON has the same bytes between
+    /// the numbers (see `json::fast::TxTemplate`).
+    pub repeats: bool,
+}
+
+/// Hands `f` each transaction of a run packed by a `Packer`, in order; stops at
+/// `f`'s first error. A run that does not unpack (a damaged temporary file) is an
+/// error, never a panic.
+pub fn for_each_view(run: &[u8], mut f: impl FnMut(&Unpacked<'_>) -> io::Result<()>) -> io::Result<()> {
+    let mut reader = Reader { run, at: 0, strings: [""; STRINGS], versions: Default::default(), ts_bits: 0, depth: 0, shape: None };
     let mut interims = Vec::new();
     while reader.at < run.len() {
-        let (comma, tx) = reader.next(&mut interims).ok_or_else(|| io::Error::other("transactions set aside are damaged"))?;
-        f(comma, &tx)?;
+        let unpacked = reader.next(&mut interims).ok_or_else(|| io::Error::other("transactions set aside are damaged"))?;
+        f(&unpacked)?;
     }
     Ok(())
+}
+
+/// Flags that are not about numbers' values: all but the comma's and whether the
+/// depth is written.
+const SHAPE_FLAGS: u16 = !(COMMA | DEPTH);
+
+/// Which strings are absent and which are present, from the codes (a present
+/// field is `SAME` or `NEW`).
+fn presence(codes: u32) -> u32 {
+    // Each present field's low bit of two (`SAME` is 01, `NEW` 10).
+    let present = codes | (codes >> 1);
+    present & 0x55_5555
+}
+
+/// Whether any string is `NEW` (10).
+fn any_new(codes: u32) -> bool {
+    codes & 0xAA_AAAA != 0
 }
 
 struct Reader<'a> {
@@ -231,10 +260,12 @@ struct Reader<'a> {
     versions: [Text; 2],
     ts_bits: u64,
     depth: u64,
+    /// The last transaction's shape flags and which of its strings were present.
+    shape: Option<(u16, u32)>,
 }
 
 impl<'a> Reader<'a> {
-    fn next<'v>(&mut self, interims: &'v mut Vec<Interim>) -> Option<(bool, TxView<'v>)>
+    fn next<'v>(&mut self, interims: &'v mut Vec<Interim>) -> Option<Unpacked<'v>>
     where
         'a: 'v,
     {
@@ -243,6 +274,9 @@ impl<'a> Reader<'a> {
         code_bytes[..CODE_BYTES].copy_from_slice(self.bytes(CODE_BYTES)?);
         let codes = u32::from_le_bytes(code_bytes);
         let has = |flag: u16| flags & flag != 0;
+        let shape = (flags & SHAPE_FLAGS, presence(codes));
+        let repeats = !any_new(codes) && !has(INTERIMS) && self.shape == Some(shape);
+        self.shape = Some(shape);
         self.depth = if has(DEPTH) { self.varint()? } else { self.depth.wrapping_add(1) };
         let idle_before_s = self.duration(has(IDLE_BEFORE))?;
         let request = if has(REQUEST) {
@@ -305,7 +339,7 @@ impl<'a> Reader<'a> {
             expect_client_wait_s: self.duration(has(CLIENT_WAIT))?,
             expect_server_wait_s: self.duration(has(SERVER_WAIT))?,
         };
-        Some((has(COMMA), view))
+        Some(Unpacked { tx: view, comma: has(COMMA), repeats })
     }
 
     fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
@@ -372,7 +406,7 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::analysis::model::{RequestRecord, ResponseRecord, Transaction};
     use proptest::prelude::*;
@@ -398,7 +432,7 @@ mod tests {
 
     /// Epoch times microseconds apart, and any float at all (NaN, infinities,
     /// -0.0, subnormals), whose bits must come back too.
-    fn float() -> impl Strategy<Value = f64> {
+    pub(crate) fn float() -> impl Strategy<Value = f64> {
         prop_oneof![(1_700_000_000_000_000u64..1_700_000_000_100_000).prop_map(|us| us as f64 / 1e6), any::<f64>(), Just(-0.0)]
     }
 
@@ -421,7 +455,7 @@ mod tests {
     prop_compose! {
         /// A transaction, whether it follows on from the previous one's depth, and
         /// whether a comma precedes it.
-        fn transaction()(depth in any::<u64>(), follows in any::<bool>(), reused in any::<bool>(), pipelined in any::<bool>(),
+        pub(crate) fn transaction()(depth in any::<u64>(), follows in any::<bool>(), reused in any::<bool>(), pipelined in any::<bool>(),
                          idle_before_s in proptest::option::of(float()), request in proptest::option::of(request()),
                          interim in proptest::collection::vec((any::<u16>(), float()), 0..3),
                          response in proptest::option::of(response()), expect_outcome in text(),
@@ -457,8 +491,8 @@ mod tests {
                 for (tx, _, comma) in part {
                     packer.pack(&mut run, &tx.view(), *comma);
                 }
-                for_each_view(&run, |comma, view| {
-                    got.push((format!("{:?}", view.to_record()), comma));
+                for_each_view(&run, |u| {
+                    got.push((format!("{:?}", u.tx.to_record()), u.comma));
                     Ok(())
                 })
                 .unwrap();
@@ -470,8 +504,8 @@ mod tests {
         /// A damaged run is an error, never a panic.
         #[test]
         fn damaged_runs_do_not_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = for_each_view(&bytes, |_, view| {
-                let _ = view.to_record();
+            let _ = for_each_view(&bytes, |u| {
+                let _ = u.tx.to_record();
                 Ok(())
             });
         }
