@@ -864,7 +864,7 @@ impl Template {
 }
 
 /// Writes the JSON of a run of packed transactions to `out`, through `json`, a
-/// few dozen kB at a time (a run's JSON is about 20 times its size).
+/// few dozen kB at a time (a run's JSON is about 25 times its size).
 fn write_packed<W: Write>(run: &[u8], json: &mut Vec<u8>, template: &mut Template, out: &mut W) -> io::Result<()> {
     const FLUSH_AT: usize = 32 << 10;
     json.clear();
@@ -924,7 +924,7 @@ impl OpenRuns {
 }
 
 /// Bounds of the block a connection's staged transactions go to the spool in. A
-/// block is rendered whole when it is read back, to about 20 times its size; on
+/// block is rendered whole when it is read back, to about 25 times its size; on
 /// the keep-alive benchmark, blocks of at most 8 KiB (200 KB of JSON) ran faster
 /// than 16 or 64 KiB, and kept peak memory lower (15.6 MB against 18.8 and 25.5).
 const STAGE_MIN: usize = 4 << 10;
@@ -1093,7 +1093,7 @@ const HELP_FROM_RUNS: usize = 4;
 
 /// Writes the JSON of `runs` (of `spool`) to `out`, in order. With `helper`, many
 /// runs are shared with a thread of its own, which renders every second one
-/// ahead: the JSON is about 20 times what was set aside, and on a capture of
+/// ahead: the JSON is about 25 times what was set aside, and on a capture of
 /// long keep-alive connections that all end with it, nearly all of it is written
 /// here at the end, when the analysis is done and a core is free.
 fn write_runs<W: Write>(
@@ -1505,7 +1505,7 @@ impl<T> Recent<T> {
     }
 
     /// One per spool of `ConnectionsParts::spools`. A set-aside block is one run
-    /// of transactions, read once, and kept as its JSON (about 20 times its
+    /// of transactions, read once, and kept as its JSON (about 25 times its
     /// packed size, which is up to `STAGE_MAX` and a batch): only the latest is
     /// kept.
     fn per_spool() -> [Recent<T>; 2] {

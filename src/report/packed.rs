@@ -6,7 +6,7 @@
 //! connection's end). They used to be kept as their JSON, compressed: about 590
 //! bytes a transaction, so on the keep-alive benchmark 670 MB were written,
 //! compressed and decompressed again (the compression and decompression alone
-//! were a fifth of the run's CPU). Packed, a keep-alive transaction is about 25
+//! were a fifth of the run's CPU). Packed, a keep-alive transaction is about 23
 //! bytes, and its JSON is written once, when it is needed, by the same writer
 //! (`json::fast::transaction`) from the same view.
 //!

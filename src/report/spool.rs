@@ -8,8 +8,8 @@
 //!
 //! Bytes are gathered in blocks that are compressed with LZ4 when full (or when
 //! the caller seals one): JSON of HTTP connections repeats itself so much that it
-//! shrinks about tenfold, and compressing is cheaper than writing the
-//! uncompressed bytes even to the page cache. Compressed blocks stay in memory
+//! shrinks about fifteenfold (packed transactions about twofold), and compressing
+//! is cheaper than writing the uncompressed bytes even to the page cache. Compressed blocks stay in memory
 //! up to `mem_limit`; beyond that they go to an anonymous temporary file (in
 //! `$TMPDIR`, removed by the system when keepscope exits, however it exits).
 //! Memory stays at about `mem_limit` plus two blocks whatever the size of the
