@@ -863,22 +863,6 @@ impl Template {
     }
 }
 
-/// Writes the JSON of a run of packed transactions to `out`, through `json`, a
-/// few dozen kB at a time (a run's JSON is about 25 times its size).
-fn write_packed<W: Write>(run: &[u8], json: &mut Vec<u8>, template: &mut Template, out: &mut W) -> io::Result<()> {
-    const FLUSH_AT: usize = 32 << 10;
-    json.clear();
-    packed::for_each_view(run, |u| {
-        template.render(u, json);
-        if json.len() >= FLUSH_AT {
-            out.write_all(json)?;
-            json.clear();
-        }
-        Ok(())
-    })?;
-    out.write_all(json)
-}
-
 /// Transactions of open connections, packed as they finish (the analysis retires
 /// them in batches, see `ConnectionSink::on_transactions`) and set aside until
 /// their connection's record is written, where their JSON is spliced in.
@@ -1043,39 +1027,33 @@ struct NdjsonParts<W> {
     out: W,
     set_aside: SetAside,
     /// The set-aside runs of the connection being written, gathered to be
-    /// written together (see `write_runs`).
-    runs: Vec<Extent>,
-    buffers: ReadBuffers,
-    json: Vec<u8>,
+    /// written together (see `write_runs`), tagged as `ConnectionsParts` tags
+    /// runs of the set-aside spool.
+    runs: Vec<(bool, Extent)>,
     /// Whether a thread may be started to help write a long connection.
     helper: bool,
 }
 
 impl<W: Write> NdjsonParts<W> {
     fn new(out: W, limit: usize, helper: bool) -> Self {
-        NdjsonParts {
-            out,
-            set_aside: SetAside::new(true, limit),
-            runs: Vec::new(),
-            buffers: ReadBuffers::default(),
-            json: Vec::new(),
-            helper,
-        }
+        NdjsonParts { out, set_aside: SetAside::new(true, limit), runs: Vec::new(), helper }
     }
 
     fn write_connection(&mut self, record: &mut ConnectionRecord) -> io::Result<()> {
         let own = std::mem::take(&mut record.transactions);
-        let (out, runs, buffers, json, helper) = (&mut self.out, &mut self.runs, &mut self.buffers, &mut self.json, self.helper);
+        let (out, runs, helper) = (&mut self.out, &mut self.runs, self.helper);
         runs.clear();
         // Runs come first, then bytes (and the last piece is bytes).
         let written = self.set_aside.pieces(record, true, &own, &mut |spool, piece| match piece {
             Piece::Packed(e) => {
-                runs.push(e);
+                runs.push((true, e));
                 Ok(())
             }
             Piece::Bytes(b) => {
-                write_runs(spool, runs, json, buffers, out, helper)?;
-                runs.clear();
+                if !runs.is_empty() {
+                    write_runs(spool, runs, out, helper)?;
+                    runs.clear();
+                }
                 out.write_all(b)
             }
         });
@@ -1091,69 +1069,21 @@ impl<W: Write> NdjsonParts<W> {
 /// help.
 const HELP_FROM_RUNS: usize = 4;
 
-/// Writes the JSON of `runs` (of `spool`) to `out`, in order. With `helper`, many
-/// runs are shared with a thread of its own, which renders every second one
-/// ahead: the JSON is about 25 times what was set aside, and on a capture of
-/// long keep-alive connections that all end with it, nearly all of it is written
-/// here at the end, when the analysis is done and a core is free.
-fn write_runs<W: Write>(
-    spool: &Spool,
-    runs: &[Extent],
-    json: &mut Vec<u8>,
-    buffers: &mut ReadBuffers,
-    out: &mut W,
-    helper: bool,
-) -> io::Result<()> {
-    let write_one = |run: Extent, json: &mut Vec<u8>, buffers: &mut ReadBuffers, out: &mut W| {
-        let n = read_run(spool, run, buffers)?;
-        write_packed(&buffers.run[..n], json, &mut buffers.template, out)
-    };
-    if !helper || runs.len() < HELP_FROM_RUNS {
-        return runs.iter().try_for_each(|&run| write_one(run, json, buffers, out));
-    }
-    std::thread::scope(|scope| {
-        let (ready_tx, ready) = crossbeam_channel::bounded::<io::Result<Vec<u8>>>(2);
-        let (spent, spent_rx) = crossbeam_channel::bounded::<Vec<u8>>(4);
-        let helping = std::thread::Builder::new().name("ndjson-render".into()).spawn_scoped(scope, move || {
-            let mut buffers = ReadBuffers::default();
-            for &run in runs.iter().skip(1).step_by(2) {
-                let mut rendered = spent_rx.try_recv().unwrap_or_default();
-                rendered.clear();
-                let done = read_run(spool, run, &mut buffers)
-                    .and_then(|n| render_packed(&buffers.run[..n], &mut rendered, &mut buffers.template))
-                    .map(|()| rendered);
-                // The writer stops taking them only when it has failed.
-                if ready_tx.send(done).is_err() {
-                    break;
-                }
-            }
-        });
-        if helping.is_err() {
-            // No thread to be had: one does it all.
-            return runs.iter().try_for_each(|&run| write_one(run, json, buffers, out));
-        }
-        for (i, &run) in runs.iter().enumerate() {
-            if i % 2 == 0 {
-                write_one(run, json, buffers, out)?;
-            } else {
-                let rendered = ready.recv().map_err(|_| io::Error::other("the thread rendering transactions stopped"))??;
-                out.write_all(&rendered)?;
-                let _ = spent.try_send(rendered);
-            }
-        }
-        Ok(())
-    })
-}
-
-/// Reads a run of packed transactions (a block of its own) back to the start of
-/// `buffers.run`; returns its length.
-fn read_run(spool: &Spool, run: Extent, buffers: &mut ReadBuffers) -> io::Result<usize> {
-    let mut spans = spool.spans(run);
-    match (spans.next(), spans.next()) {
-        (Some(span), None) if span.from == 0 && Some(span.to) == spool.block_len(span.block) => {
-            spool.read_block(span.block, &mut buffers.run, &mut buffers.scratch)
-        }
-        _ => Err(io::Error::other("set-aside transactions are not a block of their own")),
+/// Writes the JSON of one connection's set-aside `runs` (of `spool`) to `out`, in
+/// order, as the document writes its connections (`ConnectionsParts`). With
+/// `helper`, many runs are shared with a thread of its own, which renders every
+/// second one ahead: the JSON is about 25 times what was set aside, and on a
+/// capture of long keep-alive connections that all end with it, nearly all of it
+/// is written here at the end, when the analysis is done and a core is free.
+fn write_runs<W: Write>(spool: &Spool, runs: &[(bool, Extent)], out: &mut W, helper: bool) -> io::Result<()> {
+    let count = u32::try_from(runs.len()).map_err(|_| io::Error::other("too many runs of transactions"))?;
+    let index = [(0, 0, count)];
+    // Only the set-aside spool is read (every run is tagged so).
+    let parts = ConnectionsParts { spools: [spool, spool], index: &index, extents: runs };
+    if helper && runs.len() >= HELP_FROM_RUNS {
+        parts.write_with_helper(out)
+    } else {
+        parts.write(out, None)
     }
 }
 
@@ -1331,7 +1261,8 @@ impl DocumentParts {
     }
 }
 
-/// The connections of the document, as pieces of two spools, in order.
+/// The connections of the document (or one NDJSON connection's runs of
+/// transactions, `write_runs`), as pieces of two spools, in order.
 struct ConnectionsParts<'a> {
     /// `DocumentParts::records`, then the set-aside transactions' spool.
     spools: [&'a Spool; 2],
